@@ -1,0 +1,67 @@
+"""The only module that prints: tables, progress, one-line messages.
+
+Everything else in ``hetrec/`` returns values; the CLI hands them here. Output goes
+to stderr for progress and messages, stdout for tables and JSON, so
+``hetrec evaluate ... > table.txt`` captures just the results.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def message(text: str) -> None:
+    """A one-line status message on stderr."""
+    err.print(text, highlight=False)
+
+
+def error(text: str) -> None:
+    err.print(f"[bold red]error:[/] {text}", highlight=False)
+
+
+def table(rows: Sequence[dict[str, Any]], *, title: str | None = None, floatfmt: str = "{:.4f}") -> None:
+    """Print a list of dicts as a table (columns in first-seen order)."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    t = Table(title=title, title_justify="left")
+    for c in columns:
+        t.add_column(str(c), justify="right" if rows and isinstance(rows[0].get(c), (int, float)) else "left")
+    for row in rows:
+        t.add_row(*[floatfmt.format(v) if isinstance(v, float) else ("" if v is None else str(v))
+                    for v in (row.get(c) for c in columns)])
+    out.print(t)
+
+
+def as_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+@contextmanager
+def progress(description: str, total: int | None = None) -> Iterator[Any]:
+    """A progress bar on stderr; yields ``advance(n=1, **fields)``. Silent when stderr is not a terminal."""
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.fields[info]}")]
+    with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as bar:
+        task = bar.add_task(description, total=total, info="")
+
+        def advance(n: int = 1, info: str = "") -> None:
+            bar.update(task, advance=n, info=info)
+
+        yield advance
+
+
+def track(items: Iterable, description: str, total: int | None = None) -> Iterator:
+    with progress(description, total=total if total is not None else getattr(items, "__len__", lambda: None)()) as adv:
+        for x in items:
+            yield x
+            adv()
