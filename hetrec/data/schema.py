@@ -1,0 +1,156 @@
+"""Validated CSV reading shared by the loaders.
+
+Every check is vectorised (a boolean mask, then ``np.flatnonzero(mask)[0]`` for the first
+bad row) and every failure is a one-line :class:`HetrecError` naming file, row and column.
+Rows count as in a spreadsheet: the header is row 1, the first data row is row 2
+(a quoted field spanning lines shifts later row numbers; the Goodbooks and MovieLens files have none).
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from hetrec.errors import HetrecError, where
+
+# Column kinds: "int" = required integer id, "float" = required number,
+# "float?" = number or empty (NaN), "str" = text, empty -> "".
+KINDS = ("int", "float", "float?", "str")
+
+
+def first_row(mask: np.ndarray) -> int:
+    """File row (header = 1) of the first True in a per-data-row mask."""
+    return int(np.flatnonzero(mask)[0]) + 2
+
+
+def read_bytes(path: str | os.PathLike, *, what: str = "file") -> bytes:
+    """Read a file that must exist, be non-empty and be valid UTF-8 (a leading BOM is dropped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise HetrecError(f"{path}: {what} not found; check the directory or the file name")
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if not data.strip():
+        raise HetrecError(f"{path}: file is empty; expected a CSV header and data rows")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        row = data.count(b"\n", 0, e.start) + 1
+        raise HetrecError(
+            f"{where(path, row)}: invalid UTF-8 byte 0x{data[e.start]:02x} at byte {e.start}; "
+            "re-save the file as UTF-8"
+        ) from None
+    return data
+
+
+def read_csv(path: str | os.PathLike, columns: Mapping[str, str], *,
+             optional: Mapping[str, str] | None = None, allow_empty: bool = False) -> pd.DataFrame:
+    """Read ``path`` keeping only ``columns`` (required) and any ``optional`` ones present.
+
+    ``columns``/``optional`` map column name -> kind (see ``KINDS``). Returns a DataFrame
+    with a RangeIndex aligned with data rows (index i is file row i + 2): ints as int64,
+    floats as float64, text as str with empty cells as "". Extra columns are ignored.
+    """
+    path = Path(path)
+    optional = dict(optional or {})
+    data = read_bytes(path)
+    try:
+        header = pd.read_csv(io.BytesIO(data), nrows=0).columns.map(str).str.strip()
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise HetrecError(f"{where(path, 1)}: unreadable CSV header ({e}); check the file format") from None
+    for name in columns:
+        if name not in header:
+            raise HetrecError(
+                f"{where(path, 1, name)}: required column missing (found: {', '.join(header)}); "
+                "add the column or fix the header"
+            )
+    wanted = {**{k: v for k, v in optional.items() if k in header}, **columns}
+    text = [k for k, v in wanted.items() if v == "str"]
+    try:
+        df = pd.read_csv(io.BytesIO(data), usecols=lambda c: str(c).strip() in wanted,
+                         dtype={c: str for c in text}, keep_default_na=False, na_values=[""],
+                         skipinitialspace=True, engine="c")
+    except (pd.errors.ParserError, ValueError) as e:
+        raise HetrecError(f"{path}: malformed CSV ({str(e).strip()}); fix the reported line") from None
+    df.columns = df.columns.map(str).str.strip()
+    if len(df) == 0 and not allow_empty:
+        raise HetrecError(f"{path}: no data rows below the header; the file needs at least one row")
+    out = {}
+    for name, kind in wanted.items():
+        if kind not in KINDS:
+            raise ValueError(f"unknown column kind {kind!r} for {name!r}; use one of {KINDS}")
+        out[name] = _convert(df[name], kind, path, name)
+    return pd.DataFrame(out)
+
+
+def _convert(col: pd.Series, kind: str, path: Path, name: str) -> pd.Series:
+    """Convert one column, raising on the first bad cell."""
+    if kind == "str":
+        return col.fillna("").astype(str).str.strip()
+    if kind == "int" and pd.api.types.is_integer_dtype(col.dtype) and not isinstance(col.dtype, pd.BooleanDtype):
+        return col.astype(np.int64)
+    values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    missing = col.isna().to_numpy()
+    bad = np.isnan(values) & ~missing if kind == "float?" else np.isnan(values)
+    if kind == "int":
+        bad |= ~np.isnan(values) & (values != np.round(values))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raw = "" if missing[i] else str(col.iloc[i])
+        expected = {"int": "an integer id", "float": "a number", "float?": "a number or empty"}[kind]
+        shown = f"'{raw}'" if raw else "an empty cell"
+        raise HetrecError(f"{where(path, i + 2, name)}: {shown} is not {expected}; fix or remove the row")
+    if kind == "int":
+        return pd.Series(values.astype(np.int64), index=col.index)
+    return pd.Series(values, index=col.index)
+
+
+def check_range(df: pd.DataFrame, column: str, lo: float, hi: float, path: str | os.PathLike) -> None:
+    """Every value of ``column`` lies in [lo, hi], else name the first row outside."""
+    v = df[column].to_numpy()
+    bad = (v < lo) | (v > hi)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise HetrecError(
+            f"{where(path, i + 2, column)}: value {v[i]:g} outside the declared range [{lo:g}, {hi:g}]; "
+            "fix the row or declare the right rating range"
+        )
+
+
+def check_known(ids: pd.Series, known: pd.Series | np.ndarray, path: str | os.PathLike, column: str,
+                catalogue: str) -> None:
+    """Every id in ``ids`` appears in ``known``, else name the first unknown one."""
+    bad = ~np.isin(ids.to_numpy(), np.asarray(known))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise HetrecError(
+            f"{where(path, i + 2, column)}: id {ids.iloc[i]} is not in {catalogue} "
+            f"({int(bad.sum())} rows affected); add it there or remove these rows"
+        )
+
+
+def check_unique(df: pd.DataFrame, columns: list[str], path: str | os.PathLike) -> None:
+    """No repeated key in a catalogue file (a repeated id would be ambiguous)."""
+    dup = df.duplicated(columns, keep="first").to_numpy()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        key = ", ".join(f"{c}={df[c].iloc[i]}" for c in columns)
+        raise HetrecError(f"{where(path, i + 2, columns[0])}: repeated {key}; each id must appear once")
+
+
+def drop_duplicate_pairs(df: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, int]:
+    """Keep the last row of each repeated key (a re-rating replaces the earlier one)."""
+    dup = df.duplicated(keys, keep="last").to_numpy()
+    return df[~dup], int(dup.sum())
+
+
+def fingerprints(*paths: str | os.PathLike) -> dict[str, str]:
+    """File name -> content hash for the manifest."""
+    from hetrec.artifacts import file_fingerprint
+
+    return {Path(p).name: file_fingerprint(p) for p in paths}
