@@ -1,0 +1,36 @@
+"""Names of node types and relations, and the string keys used for them in manifests.
+
+Why one module: the builder, the artifact loader, the leakage check and the models must
+agree on which relations connect users and items; spelling them once keeps them in step.
+"""
+from __future__ import annotations
+
+USER = "user"
+RATES = "rates"
+RATED_BY = "rated_by"
+SIMILAR = "similar"
+BEHAVIOUR_REVERSE_SUFFIX = "_by"  # to_read -> to_read_by
+
+CanonicalEtype = tuple[str, str, str]
+
+
+def etype_key(etype: CanonicalEtype) -> str:
+    """``("user", "rates", "book")`` -> ``"user:rates:book"`` (JSON keys must be strings)."""
+    return ":".join(etype)
+
+
+def parse_etype_key(key: str) -> CanonicalEtype:
+    """Inverse of :func:`etype_key`."""
+    src, rel, dst = key.split(":")
+    return src, rel, dst
+
+
+def behaviour_reverse(name: str) -> str:
+    """Reverse relation of a user->item behaviour: ``to_read`` -> ``to_read_by``."""
+    return f"{name}{BEHAVIOUR_REVERSE_SUFFIX}"
+
+
+def user_item_etypes(canonical_etypes: list[CanonicalEtype], item_type: str) -> list[CanonicalEtype]:
+    """Relations between users and items in either direction (those a held-out pair must not be in)."""
+    ends = {(USER, item_type), (item_type, USER)}
+    return [c for c in canonical_etypes if (c[0], c[2]) in ends]
