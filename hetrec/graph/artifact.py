@@ -57,8 +57,8 @@ class GraphArtifact:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         rows = self.splits[self.splits["split"] == split]
-        return (torch.from_numpy(rows["user"].to_numpy(np.int64)),
-                torch.from_numpy(rows["item"].to_numpy(np.int64)))
+        return (torch.from_numpy(rows["user"].to_numpy(np.int64, copy=True)),
+                torch.from_numpy(rows["item"].to_numpy(np.int64, copy=True)))
 
 
 def graph_counts(graph: dgl.DGLGraph) -> dict:

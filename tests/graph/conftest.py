@@ -3,7 +3,6 @@
 Users 10, 20, 30 rate; 40 only wants to read; 50 rated item 500 but the (simulated) min-count
 filter removed both, so neither gets a node. Item 400 is in the catalogue but unrated.
 """
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,7 +10,6 @@ import pytest
 
 from hetrec.data.dataset import Attribute, Dataset
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def attr(node_type, relation, reverse, owner, rows):
