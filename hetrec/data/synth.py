@@ -23,7 +23,7 @@ plus a ``torch.Generator`` seeded from it; same seed -> same bytes on the same m
 6. Time: ratings.csv is grouped by user (like the real file) and in random order within a
    user; file row = time order.
 7. Tags: tag vectors ``~ N(0, I/d)``, Zipf tag popularity; each book gets ``tags_per_book`` tags
-   by Gumbel top-k of ``4 b.t + log pop_t``; count ~ book popularity x tag rank weight.
+   by Gumbel top-k of ``10 b.t + log pop_t`` (pop_t Zipf 0.8); count ~ book popularity x tag rank weight.
 """
 from __future__ import annotations
 
@@ -148,8 +148,10 @@ def generate(cfg: SynthConfig) -> dict[str, pd.DataFrame | pa.Table]:
 
     mean = cfg.ratings / cfg.users
     hi = max(1, min(n - 1, int(round(1.8 * mean))))
-    k = np.clip(np.round(mean * np.exp(rng.normal(-0.125, 0.5, cfg.users))), min(hi, max(1, round(0.17 * mean))), hi)
-    k = k.astype(np.int64)
+    lo = min(hi, max(1, round(0.17 * mean)))
+    raw_k = mean * np.exp(rng.normal(-0.125, 0.5, cfg.users))
+    raw_k *= cfg.ratings / np.clip(raw_k, lo, hi).sum()  # rescale once so clipping keeps the total near target
+    k = np.clip(np.round(raw_k), lo, hi).astype(np.int64)
     m = np.minimum(rng.poisson(0.15 * k), n - k)
     U = rng.normal(0, 1, (cfg.users, DIM)).astype(np.float32)
     kmax = int((k + m).max())
@@ -180,8 +182,8 @@ def generate(cfg: SynthConfig) -> dict[str, pd.DataFrame | pa.Table]:
     kt = min(cfg.tags_per_book, cfg.tags)
     T = _unit(rng.normal(0, 1, (cfg.tags, DIM))).astype(np.float32)
     t_idx, t_key = _gumbel_topk(torch.from_numpy(B), torch.from_numpy(T),
-                                torch.from_numpy(np.log(_zipf(cfg.tags, 1.0)).astype(np.float32)),
-                                4.0, kt, max(1, cfg.chunk // 2), gen)
+                                torch.from_numpy(np.log(_zipf(cfg.tags, 0.8)).astype(np.float32)),
+                                10.0, kt, max(1, cfg.chunk // 2), gen)
     t_key = t_key.numpy().astype(np.float64)
     weight = np.exp(t_key - t_key[:, :1])
     per_book = np.bincount(r_book, minlength=n)
