@@ -13,6 +13,7 @@ from typing import Mapping
 import torch
 from torch import Tensor, nn
 
+from hetrec.graph import relations as R
 from hetrec.model.conv import propagate
 from hetrec.model.loss import l2
 from hetrec.model.mf import INIT_STD, check_graph_sizes, check_init
@@ -25,7 +26,7 @@ def interaction_relations(graph, item_type: str) -> tuple[tuple[str, str, str], 
 
     Raises ``ValueError`` naming the relations the graph has when either is missing.
     """
-    rates, rated_by = ("user", "rates", item_type), (item_type, "rated_by", "user")
+    rates, rated_by = (R.USER, R.RATES, item_type), (item_type, R.RATED_BY, R.USER)
     for rel in (rates, rated_by):
         if rel not in graph.canonical_etypes:
             raise ValueError(f"graph has no relation {rel}; it has {graph.canonical_etypes} "
