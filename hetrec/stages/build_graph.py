@@ -99,8 +99,11 @@ def run(cfg: BuildGraphConfig, *, log: Callable[[str], None] | None = None):
     split = split_interactions(dataset.interactions, split_cfg)
     if len(split) == 0:
         raise HetrecError(f"{data}: no interactions left after the threshold/min-count filters; relax them")
+    say(f"  {int((split['split'] == 'train').sum()):,} train interactions ({time.perf_counter() - t0:.1f}s)")
     say("building the heterograph ...")
     built = build_graph(dataset, split, similar_k=cfg.similar_k, similar_on=cfg.similar_on)
+    say(f"  {built.graph.num_edges():,} edges in {len(built.graph.canonical_etypes)} relations "
+        f"({time.perf_counter() - t0:.1f}s)")
     say(f"writing {out} ...")
     with atomic_dir(out, force=cfg.force) as tmp:
         manifest = write_graph_artifact(
