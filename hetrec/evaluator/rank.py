@@ -12,6 +12,11 @@ constant scorer earns no credit. With score s_t, the rank of target t of user u 
 "strictly greater + equal others + 1". A target that is itself excluded is a miss (it is still counted in n_pos).
 Hit/NDCG/MRR/Recall come from these ranks; ``coverage@k`` comes from ``torch.topk`` lists, whose order among
 tied items is torch's, so under heavy ties the two views can differ slightly.
+
+Cost: the counts above only matter when rank_t <= K, so they are taken over each user's top-L scores
+(L = K + the most targets any user has): if s_t > v_L (the L-th largest score) every item scoring >= s_t is in the
+top L and the counts are exact; otherwise at least L items score >= s_t, so rank_t >= L - n_targets + 1 > K, a miss.
+One ``torch.topk`` per chunk thus serves both the ranks and the coverage lists.
 """
 from __future__ import annotations
 
@@ -31,13 +36,18 @@ _MISS = 1 << 62  # rank given to targets that cannot be retrieved
 
 
 def dot_scorer(user_emb: Tensor, item_emb: Tensor) -> ScoreFn:
-    """Score function ``users -> user_emb[users] @ item_emb.T`` on the embeddings' device."""
+    """Score function ``users -> user_emb[users] @ item_emb.T`` on the embeddings' device.
+
+    It sets ``fresh_scores = True``: its output is a new tensor, so masking may write into it without a copy
+    (a callable without that attribute is assumed to return shared memory, e.g. an expanded popularity vector).
+    """
     if user_emb.dim() != 2 or item_emb.dim() != 2 or user_emb.shape[1] != item_emb.shape[1]:
         raise ValueError(f"embeddings must be [n, d] with equal d, got {tuple(user_emb.shape)} and {tuple(item_emb.shape)}")
 
     def score(users: Tensor) -> Tensor:
         return user_emb[users.to(user_emb.device)] @ item_emb.T
 
+    score.fresh_scores = True  # type: ignore[attr-defined]
     return score
 
 
@@ -70,14 +80,21 @@ def _scores(score_fn: ScoreFn, users: Tensor, num_items: int) -> Tensor:
         raise ValueError(f"score function returned shape {tuple(s.shape)}, expected ({users.numel()}, {num_items})")
     if not s.is_floating_point():
         s = s.to(torch.float32)
-    if bool(torch.isnan(s).any()):
-        raise HetrecError("the model produced NaN scores (training diverged); lower the learning rate or check the inputs")
     return s
 
 
+def _check_nan(values: Tensor) -> None:
+    """Raise on NaN. Callers pass top-k values: ``torch.topk`` ranks NaN above everything, so a row with any NaN
+    shows one there, and the full score block need not be scanned."""
+    if bool(torch.isnan(values).any()):
+        raise HetrecError("the model produced NaN scores (training diverged); lower the learning rate or check the inputs")
+
+
 def _masked_scores(score_fn: ScoreFn, users: Tensor, index: InteractionIndex, num_items: int) -> Tensor:
-    """Scores of a user chunk with excluded items set to -inf; a copy, the scorer's tensor is never modified."""
-    s = _scores(score_fn, users, num_items).clone()
+    """Scores of a user chunk with excluded items set to -inf; the scorer's own tensor is never modified."""
+    s = _scores(score_fn, users, num_items)
+    if not getattr(score_fn, "fresh_scores", False):
+        s = s.clone()
     pos, items = index.rows_of(users)
     s[pos.to(s.device), items.to(s.device)] = float("-inf")
     return s
@@ -110,6 +127,7 @@ def full_ranking_topk(scorer: Scorer, users: Tensor, exclude: Exclude, k: int, *
         s = _masked_scores(score_fn, chunk, index, num_items)
         index = index.to(s.device)
         values, top = torch.topk(s, k, dim=1)
+        _check_nan(values)
         invalid = index.contains(chunk.to(s.device)[:, None].expand_as(top), top)
         out.append(top.masked_fill_(invalid, -1))
     if not out:
@@ -133,15 +151,18 @@ def _dedupe_targets(target: tuple[Tensor, Tensor], num_items: int) -> tuple[Tens
     return tu, keys - tu * num_items, users, row
 
 
-def _target_ranks(s: Tensor, rows: Tensor, items: Tensor, chunk_size: int) -> Tensor:
-    """Pessimistic 1-based rank of each target (see module docstring); ``rows`` index ``s``, sorted ascending."""
-    st = s[rows, items]
-    greater = torch.empty_like(rows)
-    equal = torch.empty_like(rows)
-    for a in range(0, rows.numel(), chunk_size):  # bound the [targets, I] comparison block
-        block, val = s[rows[a:a + chunk_size]], st[a:a + chunk_size, None]
-        greater[a:a + chunk_size] = (block > val).sum(1)
-        equal[a:a + chunk_size] = (block == val).sum(1)
+def _target_ranks(top_vals: Tensor, rows: Tensor, st: Tensor, items: Tensor, complete: bool) -> Tensor:
+    """Pessimistic 1-based rank of each target (module docstring), from its user's top-L scores.
+
+    Args:
+        top_vals: [c, L] each chunk user's L largest masked scores, descending.
+        rows: [T] the target's row in ``top_vals`` (ascending); st: [T] its masked score; items: [T] its id.
+        complete: L == num_items, so the counts are exact for every target.
+    Returns ranks, with ``_MISS`` where the rank provably exceeds L - (targets per user) >= K.
+    """
+    tv = top_vals[rows]
+    greater = (tv > st[:, None]).sum(1)
+    equal = (tv == st[:, None]).sum(1)
     # Runs of targets of one user sharing a score, ordered by item id: run length and position in the run.
     order = torch.argsort(items, stable=True)
     order = order[torch.argsort(st[order], stable=True)]
@@ -149,14 +170,17 @@ def _target_ranks(s: Tensor, rows: Tensor, items: Tensor, chunk_size: int) -> Te
     r_s, s_s = rows[order], st[order]
     new = torch.ones_like(r_s, dtype=torch.bool)
     new[1:] = (r_s[1:] != r_s[:-1]) | (s_s[1:] != s_s[:-1])
-    idx = torch.arange(r_s.numel(), device=s.device)
+    idx = torch.arange(r_s.numel(), device=rows.device)
     run_start = torch.cummax(torch.where(new, idx, torch.zeros_like(idx)), 0).values
     run_id = torch.cumsum(new.long(), 0) - 1
     run_len = torch.bincount(run_id)[run_id]
     pos_in_run = torch.empty_like(idx)
     tied = torch.empty_like(idx)
     pos_in_run[order], tied[order] = idx - run_start, run_len
-    return greater + (equal - tied) + pos_in_run + 1
+    ranks = greater + (equal - tied) + pos_in_run + 1
+    if not complete:
+        ranks[st <= tv[:, -1]] = _MISS
+    return ranks
 
 
 def _hits(rows: Tensor, ranks: Tensor, n_rows: int, k: int) -> Tensor:
@@ -215,18 +239,22 @@ def evaluate(scorer: Scorer, target: tuple[Tensor, Tensor], exclude: Exclude, *,
     tu, ti, users, row = _dedupe_targets(target, num_items)
     index = as_index(exclude, int(users.max()) + 1 if users.numel() else 1, num_items, tu.device)
     masked = index.contains(tu, ti).cpu()
+    n_pos = torch.bincount(row, minlength=users.numel())
+    depth = min(num_items, kmax + (int(n_pos.max()) if n_pos.numel() else 0))  # L of the module docstring
     bounds = torch.searchsorted(row, torch.arange(0, users.numel() + chunk_size, chunk_size)).tolist()
     ranks, tops = torch.empty_like(row), []
     for c, start in enumerate(range(0, users.numel(), chunk_size)):
         chunk = users[start:start + chunk_size]
         s = _masked_scores(score_fn, chunk, index, num_items)
         index = index.to(s.device)
-        top = torch.topk(s, kmax, dim=1).indices
+        top_vals, top = torch.topk(s, depth, dim=1)
+        _check_nan(top_vals)
+        top = top[:, :kmax]
         invalid = index.contains(chunk.to(s.device)[:, None].expand_as(top), top)
         tops.append(top.masked_fill_(invalid, -1).cpu())
         a, b = bounds[c], bounds[c + 1]
-        r = _target_ranks(s, (row[a:b] - start).to(s.device), ti[a:b].to(s.device), chunk_size)
-        ranks[a:b] = r.cpu()
+        rows, items = (row[a:b] - start).to(s.device), ti[a:b].to(s.device)
+        ranks[a:b] = _target_ranks(top_vals, rows, s[rows, items], items, depth == num_items).cpu()
     ranks[masked] = _MISS
     out = _metrics_with_sparse(row, ranks, ti, users.numel(), ks, sparse_items)
     top_all = torch.cat(tops) if tops else torch.empty(0, kmax, dtype=torch.long)
@@ -265,6 +293,8 @@ def evaluate_sampled(scorer: Scorer, target: tuple[Tensor, Tensor], exclude: Exc
         rows = (row[a:b] - start).to(s.device)
         st = s[rows, ti[a:b].to(s.device)]
         sn = s[rows[:, None], neg[a:b].to(s.device)]
+        _check_nan(st)
+        _check_nan(sn)
         ranks[a:b] = ((sn > st[:, None]).sum(1) + (sn == st[:, None]).sum(1) + 1).cpu()
     ranks[masked] = _MISS
     queries = torch.arange(tu.numel())

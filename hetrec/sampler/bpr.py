@@ -99,10 +99,11 @@ class InteractionIndex:
         """
         users = users.to(self.device, torch.long)
         start, count = self.crow[users], self.degree[users]
-        pos = torch.repeat_interleave(torch.arange(users.numel(), device=self.device), count)
+        total = int(count.sum())
+        pos = torch.repeat_interleave(torch.arange(users.numel(), device=self.device), count, output_size=total)
         first = torch.cumsum(count, 0) - count  # where each user's run starts in the output
-        offset = torch.arange(pos.numel(), device=self.device) - first[pos]
-        return pos, self.col[start[pos] + offset]
+        shift = torch.repeat_interleave(start - first, count, output_size=total)
+        return pos, self.col[torch.arange(total, device=self.device) + shift]
 
     def __repr__(self) -> str:
         return (f"InteractionIndex(num_users={self.num_users}, num_items={self.num_items}, "
