@@ -154,6 +154,8 @@ def _check_stage(pipe: Pipeline, stage: Stage, kind: Kind) -> None:
         if value is None:
             continue
         for target in (value if isinstance(value, list) else [value]):
+            if target == "none":  # no input, e.g. init = "none"
+                continue
             if not isinstance(target, str):
                 raise HetrecError(f"{where}, key '{ref}': expected a stage name, got {target!r}")
             if target in kinds and target not in names:
@@ -165,6 +167,12 @@ def _check_stage(pipe: Pipeline, stage: Stage, kind: Kind) -> None:
             elif not (ref in kind.paths):  # a path field may also name a directory instead of a stage
                 raise HetrecError(f"{where}, key '{ref}': no stage named '{target}' in this pipeline; "
                                   f"stages are {', '.join(n for n in names if n != stage.name)}")
+    filled = {"seed": pipe.seed, "data": pipe.data, "dataset": pipe.dataset}
+    for key, f in fields.items():
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and key not in stage.values and filled.get(key) is None:
+            raise HetrecError(f"{where}: missing key '{key}'" + (f" (the stage it reads, e.g. {key} = \"...\")"
+                                                                 if key in kind.refs else ""))
     stage.values = _check_types(where, stage.values, fields)
 
 

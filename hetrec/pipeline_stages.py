@@ -1,15 +1,31 @@
-"""The real stage kinds a pipeline file may use, and how the pipeline drives each one.
+"""The real stage kinds a pipeline file may use, how the pipeline drives each, and the end-of-run summary.
 
 Each entry says which dataclass a TOML table maps onto, which of its fields name upstream
-stages (``refs``) or files (``paths``), and how to call the stage's ``run``.
+stages (``refs``) or files (``paths``), and how to call the stage's ``run``. A reference
+``"none"`` means no input (``init = "none"``: random initialisation).
 """
 from __future__ import annotations
 
+import dataclasses
+import json
+import time
 from pathlib import Path
+from typing import Any
 
-from hetrec.pipeline import Kind
+import pandas as pd
+
+from hetrec.artifacts import atomic_dir, read_manifest, write_manifest
+from hetrec.pipeline import Kind, Pipeline, default_kinds
+
+RESULTS = "results.json"  # rows written by the pipeline's evaluate stage
+TABLE_METRICS = ("hit@10", "ndcg@10", "mrr@10", "hit@20", "ndcg@20")  # the comparison table's columns
 
 
+def _none(values: dict, *keys: str) -> dict:
+    return {k: (None if k in keys and v == "none" else v) for k, v in values.items()}
+
+
+# synth: the TOML table maps onto hetrec.data.synth.SynthConfig
 def _synth_config():
     from hetrec.data.synth import SynthConfig
 
@@ -26,9 +42,11 @@ def _synth_build(values: dict, out: Path, device: str):
 def _synth_run(cfg, log):
     from hetrec.stages import synth
 
+    log(f"  synthesising {cfg.synth.users:,} users x {cfg.synth.books:,} books ...")
     return synth.run(cfg)
 
 
+# build_graph
 def _build_graph_config():
     from hetrec.stages.build_graph import BuildGraphConfig
 
@@ -41,7 +59,118 @@ def _build_graph_run(cfg, log):
     return build_graph.run(cfg, log=log)
 
 
+# pretrain: PretrainConfig fields + graph
+def _pretrain_config():
+    from hetrec.stages import pretrain
+
+    return pretrain.PretrainStageConfig
+
+
+def _pretrain_run(cfg, log):
+    from hetrec.stages import pretrain
+
+    return pretrain.run(cfg, log=log)
+
+
+# finetune
+def _finetune_config():
+    from hetrec.stages.finetune import FinetuneConfig
+
+    return FinetuneConfig
+
+
+def _finetune_build(values: dict, out: Path, device: str):
+    from hetrec.stages.finetune import FinetuneConfig
+
+    return FinetuneConfig(**_none(values, "init"), out=out, device=device, force=True)
+
+
+def _finetune_run(cfg, log):
+    from hetrec.stages import finetune
+
+    return finetune.run(cfg, log=log)
+
+
+# evaluate: the stage itself writes metrics beside each run; the pipeline keeps the table in <out>/evaluate
+def _evaluate_config():
+    from hetrec.stages.evaluate import EvaluateConfig
+
+    return EvaluateConfig
+
+
+def _evaluate_build(values: dict, out: Path, device: str):
+    from hetrec.stages.evaluate import EvaluateConfig
+
+    return EvaluateConfig(**_none(values, "graph"), device=device), out
+
+
+def _evaluate_run(built, log):
+    from hetrec.stages import evaluate
+
+    cfg, out = built
+    start = time.perf_counter()
+    rows = evaluate.run(cfg)
+    for row in rows:
+        row["run"] = Path(row["run"]).name
+    with atomic_dir(out, force=True) as tmp:
+        (tmp / RESULTS).write_text(json.dumps(rows, indent=2, default=str))
+        config = {k: (list(map(str, v)) if isinstance(v, (list, tuple)) else v)
+                  for k, v in dataclasses.asdict(cfg).items() if k != "device"}
+        write_manifest(tmp, stage="evaluate", config=config,
+                       inputs={Path(r).name: read_manifest(r).get("fingerprint") for r in cfg.runs},
+                       metrics={r["run"]: {k: v for k, v in r.items() if "@" in k} for r in rows},
+                       wall_s=round(time.perf_counter() - start, 3))
+    return rows
+
+
 KINDS: dict[str, Kind] = {
     "synth": Kind(config=_synth_config, run=_synth_run, build=_synth_build, paths=("books_csv",)),
     "build_graph": Kind(config=_build_graph_config, run=_build_graph_run, refs=("data",), paths=("data",)),
+    "pretrain": Kind(config=_pretrain_config, run=_pretrain_run, refs=("graph",)),
+    "finetune": Kind(config=_finetune_config, run=_finetune_run, build=_finetune_build, refs=("graph", "init"),
+                     managed=("out", "force", "device", "resume")),
+    "evaluate": Kind(config=_evaluate_config, run=_evaluate_run, build=_evaluate_build, refs=("runs", "graph"),
+                     managed=("device",)),
 }
+
+
+def comparison_rows(pipe: Pipeline, split: str = "test") -> list[dict]:
+    """One row per finetune stage: its test metrics (from the evaluate stage's table when present)."""
+    evaluated: dict[str, dict] = {}
+    for name in pipe.names("evaluate"):
+        path = pipe.stage_dir(name) / RESULTS
+        if path.is_file():
+            evaluated.update({r["run"]: r for r in json.loads(path.read_text()) if r.get("split", split) == split})
+    rows = []
+    for name in pipe.names("finetune"):
+        directory = pipe.stage_dir(name)
+        if not (directory / "manifest.json").is_file():
+            continue
+        manifest = read_manifest(directory)
+        metrics = evaluated.get(name) or (manifest.get("metrics") or {}).get(split, {})
+        init = (manifest.get("paths") or {}).get("init")
+        row = {"method": name.removeprefix("finetune."), "model": manifest["config"].get("model"),
+               "init": Path(init).name.removeprefix("pretrain.") if init else "none"}
+        row.update({k: float(metrics[k]) for k in TABLE_METRICS if isinstance(metrics.get(k), (int, float))})
+        row["epochs"] = (manifest.get("training") or {}).get("epochs_run")
+        rows.append(row)
+    return rows
+
+
+def write_plots(pipe: Pipeline, rows: list[dict]) -> list[Path]:
+    """``<out>/training_curves.png`` (pretrain and finetune logs) and ``<out>/test_metrics.png``."""
+    from hetrec.plots import metric_bars, training_curves
+
+    groups: dict[str, dict[str, Any]] = {}
+    for kind in ("pretrain", "finetune"):
+        for name in pipe.names(kind):
+            log = pipe.stage_dir(name) / "train_log.csv"
+            if log.is_file():
+                groups.setdefault(kind, {})[name.removeprefix(f"{kind}.")] = pd.read_csv(log)
+    paths = [training_curves(groups, pipe.out / "training_curves.png")]
+    if rows:
+        paths.append(metric_bars(rows, pipe.out / "test_metrics.png", title=f"{pipe.name}: test metrics (full ranking)"))
+    return paths
+
+
+__all__ = ["KINDS", "comparison_rows", "write_plots", "default_kinds"]
