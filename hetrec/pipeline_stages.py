@@ -165,8 +165,8 @@ def write_plots(pipe: Pipeline, rows: list[dict]) -> list[Path]:
     for kind in ("pretrain", "finetune"):
         for name in pipe.names(kind):
             log = pipe.stage_dir(name) / "train_log.csv"
-            if log.is_file():
-                groups.setdefault(kind, {})[name.removeprefix(f"{kind}.")] = pd.read_csv(log)
+            if log.is_file() and len(frame := pd.read_csv(log)):  # most-popular trains nothing
+                groups.setdefault(kind, {})[name.removeprefix(f"{kind}.")] = frame
     paths = [training_curves(groups, pipe.out / "training_curves.png")]
     if rows:
         paths.append(metric_bars(rows, pipe.out / "test_metrics.png", title=f"{pipe.name}: test metrics (full ranking)"))
