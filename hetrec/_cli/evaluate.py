@@ -1,0 +1,55 @@
+"""``hetrec evaluate``: runs side by side on the validation or test split."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hetrec import report
+from hetrec.stages import evaluate as stage
+
+RANKING = ("hit", "ndcg", "mrr", "recall")
+
+
+def _cutoffs(ctx, param, values) -> tuple[int, ...]:
+    try:
+        return tuple(sorted({int(v) for text in values for v in str(text).split(",") if v.strip()}))
+    except ValueError:
+        raise click.BadParameter(f"{' '.join(values)}: expected integers such as 10,20,50") from None
+
+
+@click.command("evaluate")
+@click.option("--run", "runs", type=click.Path(path_type=Path), multiple=True, required=True,
+              help="A finetune run directory (repeat for several).")
+@click.option("--split", type=click.Choice(list(stage.SPLITS)), default="test", show_default=True)
+@click.option("--k", "ks", multiple=True, default=("10,20,50",), show_default=True, callback=_cutoffs,
+              help="Cut-offs: --k 10,20,50 or --k 10 --k 20.")
+@click.option("--protocol", type=click.Choice(stage.PROTOCOLS), default="full", show_default=True,
+              help="full: rank all items; sampled: rank among --num-negatives random items.")
+@click.option("--num-negatives", type=int, default=99, show_default=True, help="Sampled protocol only.")
+@click.option("--sparse-threshold", type=int, default=stage.SPARSE_THRESHOLD, show_default=True,
+              help="Sparse slice: targets whose item has <= N train interactions.")
+@click.option("--graph", type=click.Path(path_type=Path), default=None,
+              help="Graph artifact, if it moved since training (default: the path in each run's manifest).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Sampled protocol: negative draws.")
+def command(runs, split, ks, protocol, num_negatives, sparse_threshold, graph, device, seed):
+    """Evaluate finished runs (full ranking, train items masked; test also masks the validation item)."""
+    cfg = stage.EvaluateConfig(runs=list(runs), split=split, ks=ks, protocol=protocol,
+                               num_negatives=num_negatives, sparse_threshold=sparse_threshold, seed=seed,
+                               device=device, graph=graph)
+    rows = stage.run(cfg)
+    label = rows[0]["protocol"]
+    if label != "full":
+        label += f" (each target vs {num_negatives} random items: NOT comparable with full ranking)"
+    ks_done = sorted({int(k.split("@")[1]) for k in rows[0] if k.startswith("hit@")})
+    main = [{"run": r["run"], "model": r["model"], "init": r["init"],
+             **{f"{m}@{k}": r[f"{m}@{k}"] for k in ks_done for m in RANKING}} for r in rows]
+    report.table(main, title=f"{split} — {label} — {rows[0]['n_users']} users")
+    extra = []
+    for r in rows:
+        row = {"run": r["run"], "sparse users": r.get("n_sparse")}
+        row.update({f"sparse/{m}@{k}": r.get(f"sparse/{m}@{k}") for k in ks_done for m in ("hit", "ndcg")})
+        row.update({f"coverage@{k}": r.get(f"coverage@{k}") for k in ks_done})
+        extra.append(row)
+    report.table(extra, title=f"sparse items (<= {sparse_threshold} train interactions) and catalogue coverage")

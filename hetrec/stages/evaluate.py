@@ -1,0 +1,143 @@
+"""Stage ``evaluate``: score finished runs on the validation or test split, side by side.
+
+Protocol (DESIGN "Evaluation protocol"): full ranking over all items; validation masks the user's train
+items, test masks train items and the validation item. ``sampled`` ranks each target among N random
+negatives instead (reported as ``sampled-N``: its figures are not comparable with full ranking).
+Results are written beside each run as ``metrics_<split>.json`` (``metrics_<split>_sampled-N.json``)
+through a temp file and ``os.replace``, so a reader never sees half a file.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from hetrec.artifacts import read_manifest
+from hetrec.errors import HetrecError
+from hetrec.sampler.bpr import InteractionIndex
+
+SPLITS = {"val": "valid", "test": "test"}  # CLI name -> split label in splits.parquet
+PROTOCOLS = ("full", "sampled")
+SPARSE_THRESHOLD = 5  # an item is "sparse" with <= this many train interactions
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    runs: list[Path] = field(default_factory=list)  # finetune run directories
+    split: str = "test"  # val | test
+    ks: tuple[int, ...] = (10, 20, 50)  # cut-offs
+    protocol: str = "full"  # full | sampled
+    num_negatives: int = 99  # sampled protocol: negatives per target
+    sparse_threshold: int = SPARSE_THRESHOLD  # sparse slice: target items with <= N train interactions
+    seed: int = 0  # sampled protocol: negative draws
+    device: str = "auto"  # auto | cpu | cuda
+    graph: Path | None = None  # override the graph path recorded in each run's manifest
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write JSON atomically (temp file in the same directory, then ``os.replace``)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def evaluate_embeddings(artifact, user_emb: Tensor, item_emb: Tensor, split: str, *,
+                        ks: tuple[int, ...] = (10, 20, 50), protocol: str = "full", num_negatives: int = 99,
+                        sparse_threshold: int = SPARSE_THRESHOLD, train_index: InteractionIndex | None = None,
+                        seed: int = 0) -> dict:
+    """Metrics of dot-product scores on ``split`` (``val``/``test``) under the DESIGN protocol.
+
+    Runs on the embeddings' device. ``train_index`` (train pairs, any device) saves rebuilding it per call.
+    Cut-offs larger than the catalogue are dropped (tiny graphs).
+    """
+    from hetrec.evaluator.rank import evaluate, evaluate_sampled
+
+    dev = user_emb.device
+    n_u, n_i = artifact.num_users, artifact.num_items
+    train = (train_index or InteractionIndex(*artifact.pairs("train"), n_u, n_i)).to(dev)
+    if split == "val":
+        exclude = train
+    elif split == "test":
+        vu, vi = artifact.pairs("valid")
+        exclude = InteractionIndex(torch.cat([train.row, vu.to(dev)]), torch.cat([train.col, vi.to(dev)]), n_u, n_i)
+    else:
+        raise ValueError(f"split must be 'val' or 'test', got {split!r}")
+    target = artifact.pairs(SPLITS[split])
+    ks = tuple(k for k in ks if k <= (n_i if protocol == "full" else num_negatives + 1))
+    if not ks:
+        raise HetrecError(f"every cut-off exceeds the {n_i} candidates; pass a smaller --k")
+    sparse = torch.bincount(train.col, minlength=n_i) <= sparse_threshold
+    if protocol == "full":
+        out = evaluate((user_emb, item_emb), target, exclude, num_items=n_i, ks=ks, sparse_items=sparse)
+    elif protocol == "sampled":
+        gen = torch.Generator(device=dev).manual_seed(seed)
+        out = evaluate_sampled((user_emb, item_emb), target, exclude, num_items=n_i, num_negatives=num_negatives,
+                               ks=ks, generator=gen, sparse_items=sparse)
+    else:
+        raise HetrecError(f"--protocol {protocol}: use one of {', '.join(PROTOCOLS)}")
+    out["sparse_threshold"] = sparse_threshold
+    return out
+
+
+def _check(cfg: EvaluateConfig) -> None:
+    if not cfg.runs:
+        raise HetrecError("no --run given; pass one or more finetune run directories")
+    if cfg.split not in SPLITS:
+        raise HetrecError(f"--split {cfg.split}: use val or test")
+    if cfg.protocol not in PROTOCOLS:
+        raise HetrecError(f"--protocol {cfg.protocol}: use one of {', '.join(PROTOCOLS)}")
+    if not cfg.ks or min(cfg.ks) < 1:
+        raise HetrecError(f"--k {' '.join(map(str, cfg.ks))}: cut-offs must be positive")
+    if cfg.num_negatives < 1 or cfg.sparse_threshold < 0:
+        raise HetrecError("--num-negatives must be >= 1 and --sparse-threshold >= 0")
+
+
+def _load_run(run: Path, cfg: EvaluateConfig, graphs: dict) -> tuple[dict, Any, Tensor, Tensor]:
+    from hetrec.graph.artifact import load_graph_artifact
+
+    if not run.is_dir():
+        raise HetrecError(f"--run {run}: no such directory; pass a `hetrec finetune --out` directory")
+    manifest = read_manifest(run, stage="finetune")
+    graph_path = Path(cfg.graph or (manifest.get("paths") or {}).get("graph") or "")
+    if str(graph_path) not in graphs:
+        graphs[str(graph_path)] = load_graph_artifact(graph_path)
+    artifact = graphs[str(graph_path)]
+    if artifact.fingerprint != manifest["inputs"].get("graph"):
+        raise HetrecError(f"--run {run}: trained on graph {manifest['inputs'].get('graph')}, but {graph_path} "
+                          f"is {artifact.fingerprint}; pass the run's graph with --graph")
+    emb_file = run / "final_embeddings.pt"
+    if not emb_file.is_file():
+        raise HetrecError(f"{emb_file}: missing; the run is incomplete, rerun finetune with --force")
+    emb = torch.load(emb_file, map_location="cpu", weights_only=True)
+    user, item = emb.get("user"), emb.get("item")
+    if user is None or item is None or user.shape[0] != artifact.num_users or item.shape[0] != artifact.num_items:
+        raise HetrecError(f"{emb_file}: tables do not match the graph's {artifact.num_users} users and "
+                          f"{artifact.num_items} items; rerun finetune")
+    return manifest, artifact, user, item
+
+
+def run(cfg: EvaluateConfig) -> list[dict]:
+    """One row per run (``run``, ``model``, ``init``, ``protocol``, metrics); writes metrics JSON beside each run."""
+    from hetrec.device import resolve_device
+
+    _check(cfg)
+    device = resolve_device(cfg.device)
+    graphs: dict = {}
+    loaded = [(Path(r), *_load_run(Path(r), cfg, graphs)) for r in cfg.runs]  # validate all before writing
+    rows = []
+    for run_dir, manifest, artifact, user, item in loaded:
+        metrics = evaluate_embeddings(artifact, user.to(device), item.to(device), cfg.split, ks=cfg.ks,
+                                      protocol=cfg.protocol, num_negatives=cfg.num_negatives,
+                                      sparse_threshold=cfg.sparse_threshold, seed=cfg.seed)
+        suffix = "" if cfg.protocol == "full" else f"_{metrics['protocol']}"
+        write_json(run_dir / f"metrics_{cfg.split}{suffix}.json", metrics)
+        init = (manifest.get("paths") or {}).get("init")
+        rows.append({"run": str(run_dir), "model": manifest["config"].get("model"),
+                     "init": Path(init).name if init else "none", "split": cfg.split, **metrics})
+    return rows

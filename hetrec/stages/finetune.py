@@ -1,0 +1,249 @@
+"""Stage ``finetune``: train a recommender with BPR on a graph artifact, optionally from pretrained embeddings.
+
+Why a partial directory: the run directory appears atomically at the end (``atomic_dir``), but a long run
+must survive Ctrl-C. Progress lives in a sibling ``.<name>.partial/checkpoint.pt``, rewritten after every
+epoch; ``resume=True`` continues from it, and success renames the finished run into place and removes it.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import torch
+from torch import nn
+
+from hetrec.artifacts import atomic_dir, file_fingerprint, read_manifest, write_manifest
+from hetrec.device import resolve_device, seed_everything
+from hetrec.errors import HetrecError
+from hetrec.sampler.bpr import InteractionIndex
+from hetrec.stages.evaluate import evaluate_embeddings, write_json
+from hetrec.trainer import checkpoint as ck
+from hetrec.trainer.loop import LoopConfig, LoopState, fit
+
+STAGE = "finetune"
+MODELS = ("lightgcn", "mf", "ramgnn", "popular")
+CHECKPOINT, EMBEDDINGS, LOG, METRICS = "checkpoint.pt", "final_embeddings.pt", "train_log.csv", "metrics.json"
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    graph: Path  # build-graph artifact directory
+    out: Path  # run directory to write
+    model: str = "lightgcn"  # lightgcn | mf | ramgnn | popular
+    init: Path | None = None  # pretrain artifact whose embeddings.pt initialises layer 0; None = random
+    dim: int = 64  # embedding size
+    layers: int = 3  # propagation layers (lightgcn, ramgnn)
+    lr: float = 1e-3  # Adam learning rate
+    reg: float = 1e-4  # L2 weight on the batch's layer-0 embeddings
+    batch_size: int = 2048  # BPR triples per step
+    epochs: int = 300  # upper bound; early stopping on val NDCG@10 usually ends sooner
+    patience: int = 10  # validations without improvement before stopping
+    eval_every: int = 1  # epochs between validations
+    seed: int = 0  # python/numpy/torch seeds and the sampling generator
+    device: str = "auto"  # auto | cpu | cuda
+    resume: bool = False  # continue the interrupted run in .<out>.partial/
+    force: bool = False  # replace an existing --out (and discard a stale partial)
+
+    def resolved(self) -> dict:
+        """Settings that shape the result (paths, device and run control excluded)."""
+        d = asdict(self)
+        for k in ("graph", "out", "init", "device", "resume", "force"):
+            d.pop(k)
+        return d
+
+    def loop(self) -> LoopConfig:
+        return LoopConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, reg=self.reg,
+                          patience=self.patience, eval_every=self.eval_every)
+
+
+def partial_dir(out: str | Path) -> Path:
+    """Where an in-progress run keeps its per-epoch checkpoint."""
+    out = Path(out)
+    return out.parent / f".{out.name}.partial"
+
+
+class Fixed(nn.Module):
+    """Parameter-free embeddings (most-popular): ``forward`` returns the stored tables."""
+
+    def __init__(self, user: torch.Tensor, item: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("user", user)
+        self.register_buffer("item", item)
+
+    def forward(self, graph=None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.user, self.item
+
+
+def build_model(cfg: FinetuneConfig, artifact, init: dict | None) -> nn.Module:
+    """The recommender named by ``cfg.model`` sized from the artifact; bad init tables become one-line errors."""
+    n_u, n_i, it = artifact.num_users, artifact.num_items, artifact.item_type
+    try:
+        if cfg.model == "mf":
+            from hetrec.model.mf import MF
+            return MF(n_u, n_i, cfg.dim, init=init, item_type=it)
+        if cfg.model == "lightgcn":
+            from hetrec.model.lightgcn import LightGCN
+            return LightGCN(n_u, n_i, cfg.dim, num_layers=cfg.layers, item_type=it, init=init)
+        if cfg.model == "ramgnn":
+            from hetrec.model.ramgnn_rec import RAMGNNRec
+            g = artifact.graph
+            sizes = {t: g.num_nodes(t) for t in g.ntypes if t not in ("user", it)}
+            return RAMGNNRec(n_u, n_i, cfg.dim, attribute_sizes=sizes, item_type=it, num_layers=cfg.layers,
+                             init=init)
+        from hetrec.model.popular import popularity_embeddings
+        return Fixed(*popularity_embeddings(artifact.graph, it))
+    except ValueError as e:
+        where = f"--init {cfg.init}: " if init is not None else ""
+        raise HetrecError(f"{where}{e}") from None
+
+
+def load_init(path: Path | None, artifact) -> tuple[dict | None, str | None]:
+    """``(node tables, pretrain fingerprint)`` from a pretrain artifact made on this very graph."""
+    if path is None:
+        return None, None
+    path = Path(path)
+    if not path.is_dir():
+        raise HetrecError(f"--init {path}: no such directory; pass a `hetrec pretrain` output or 'none'")
+    manifest = read_manifest(path, stage="pretrain")
+    graph_fp = (manifest.get("inputs") or {}).get("graph") or manifest.get("graph_fingerprint")
+    if graph_fp != artifact.fingerprint:
+        raise HetrecError(f"--init {path}: pretrained on a different graph (fingerprint {graph_fp}, "
+                          f"--graph has {artifact.fingerprint}); pretrain on this graph first")
+    emb_file = path / "embeddings.pt"
+    if not emb_file.is_file():
+        raise HetrecError(f"{emb_file}: missing; the pretrain artifact is incomplete, rerun pretrain with --force")
+    emb = torch.load(emb_file, map_location="cpu", weights_only=True)
+    if not isinstance(emb, dict) or not isinstance(emb.get("node"), dict):
+        raise HetrecError(f"{emb_file}: expected {{'node': {{ntype: tensor}}, ...}}; rerun pretrain")
+    return emb["node"], manifest["fingerprint"]
+
+
+def _check(cfg: FinetuneConfig) -> None:
+    if cfg.model not in MODELS:
+        raise HetrecError(f"--model {cfg.model}: unknown; use one of {', '.join(MODELS)}")
+    for name in ("dim", "batch_size", "patience", "eval_every"):
+        if getattr(cfg, name) <= 0:
+            raise HetrecError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: must be positive")
+    if cfg.epochs < 0 or cfg.layers < 0 or cfg.lr <= 0 or cfg.reg < 0:
+        raise HetrecError("--epochs and --layers must be >= 0, --lr > 0 and --reg >= 0")
+
+
+def _prepare_dirs(cfg: FinetuneConfig) -> Path:
+    """Refuse clashing outputs before any work; returns the partial directory."""
+    out, partial = Path(cfg.out), partial_dir(cfg.out)
+    if out.exists() and not cfg.force:
+        raise HetrecError(f"{out} already exists; pass --force to replace it or choose another --out")
+    if cfg.resume and not (partial / CHECKPOINT).is_file():
+        raise HetrecError(f"--resume: nothing to resume for {out} (no {partial / CHECKPOINT}); run without --resume")
+    if partial.exists() and not cfg.resume:
+        if not cfg.force:
+            raise HetrecError(f"an interrupted run of {out} is in {partial}; pass --resume to continue it "
+                              "or --force to start over")
+        shutil.rmtree(partial)
+    return partial
+
+
+def run(cfg: FinetuneConfig, *, log: Callable[[str], None] | None = None, progress=None,
+        on_batch: Callable[[int, int], None] | None = None) -> dict:
+    """Train, then write the run directory; returns a summary with val/test metrics of the best model.
+
+    ``log`` gets status lines, ``progress`` is ``hetrec.report.progress`` (the CLI passes both);
+    ``on_batch(epoch, batch)`` runs before every optimiser step (tests interrupt through it).
+    """
+    from hetrec.graph.artifact import load_graph_artifact
+
+    say = log or (lambda _m: None)
+    _check(cfg)
+    partial = _prepare_dirs(cfg)
+    artifact = load_graph_artifact(cfg.graph)
+    init, init_fp = load_init(cfg.init, artifact)
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    model = build_model(cfg, artifact, init).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=cfg.lr) if params else None
+    generator = torch.Generator(device=device).manual_seed(cfg.seed)
+    n_u, n_i = artifact.num_users, artifact.num_items
+    train = InteractionIndex(*artifact.pairs("train"), n_u, n_i, device=device)
+    valid_target = artifact.pairs("valid")
+    state, elapsed, resumed_from = LoopState(patience=cfg.patience), 0.0, None
+
+    if cfg.resume:
+        saved = ck.load_checkpoint(partial / CHECKPOINT)
+        if saved.get("config") != cfg.resolved() or saved.get("graph") != artifact.fingerprint \
+                or saved.get("init") != init_fp:
+            raise HetrecError(f"--resume: {partial} was started with other settings, graph or --init; "
+                              "repeat the original options or start over with --force")
+        model.load_state_dict(saved["model"])
+        if optimizer is not None:
+            optimizer.load_state_dict(saved["optimizer"])
+        state.load_state_dict(saved["loop"])
+        ck.set_rng_state(saved["rng"], generator)
+        elapsed, resumed_from = float(saved["elapsed"]), state.epoch
+        say(f"resuming {cfg.out} after epoch {state.epoch}")
+
+    def validate(user_emb, item_emb) -> dict:
+        return evaluate_embeddings(artifact, user_emb, item_emb, "val", ks=(10, 20), train_index=train)
+
+    t_start = time.perf_counter()
+
+    def on_epoch(st: LoopState) -> None:
+        partial.mkdir(parents=True, exist_ok=True)
+        ck.save_checkpoint(partial / CHECKPOINT, config=cfg.resolved(), graph=artifact.fingerprint, init=init_fp,
+                           model=model.state_dict(), optimizer=optimizer.state_dict(), loop=st.state_dict(),
+                           rng=ck.rng_state(generator), elapsed=elapsed + time.perf_counter() - t_start)
+
+    if optimizer is not None:
+        try:
+            state = fit(model, artifact.graph, train, validate if len(valid_target[0]) else None, cfg.loop(),
+                        optimizer=optimizer, generator=generator, state=state, on_epoch=on_epoch,
+                        on_batch=on_batch, progress=progress)
+        except KeyboardInterrupt:
+            if (partial / CHECKPOINT).is_file():
+                done = ck.load_checkpoint(partial / CHECKPOINT)["loop"]["epoch"]
+                raise HetrecError(f"interrupted; {done} epoch(s) kept in {partial}; "
+                                  "resume with --resume (same options)") from None
+            raise HetrecError("interrupted before the first epoch ended; nothing was kept") from None
+        model.load_state_dict(state.best_model)
+    wall = elapsed + time.perf_counter() - t_start
+
+    user_emb, item_emb = (t.detach() for t in model(artifact.graph))
+    metrics = {split: evaluate_embeddings(artifact, user_emb, item_emb, split, train_index=train)
+               for split in ("val", "test")}
+    best_epoch = state.stopper.best_epoch if state.stopper.best is not None else state.epoch
+    train_s = [r["seconds"] for r in state.history]
+    summary = {"out": str(cfg.out), "model": cfg.model, "device": str(device), "epochs_run": state.epoch,
+               "best_epoch": best_epoch, "stopped_early": state.stopped, "resumed_from": resumed_from,
+               "seconds_per_epoch": sum(train_s) / len(train_s) if train_s else 0.0, "wall_s": wall,
+               "metrics": metrics}
+    with atomic_dir(cfg.out, force=cfg.force) as tmp:
+        ck.save_checkpoint(tmp / CHECKPOINT, config=cfg.resolved(), graph=artifact.fingerprint, init=init_fp,
+                           model=model.state_dict(), optimizer=optimizer.state_dict() if optimizer else {},
+                           loop=state.state_dict(), rng=ck.rng_state(generator), elapsed=wall)
+        torch.save({"user": user_emb.cpu(), "item": item_emb.cpu()}, tmp / EMBEDDINGS)
+        pd.DataFrame(state.history, columns=_log_columns(state.history)).to_csv(tmp / LOG, index=False)
+        write_json(tmp / METRICS, metrics)
+        write_manifest(tmp, stage=STAGE, config=cfg.resolved(),
+                       inputs={"graph": artifact.fingerprint, "init": init_fp},
+                       counts={"users": n_u, "items": n_i, "train_pairs": train.nnz,
+                               "parameters": sum(p.numel() for p in params)},
+                       metrics=metrics, seed=cfg.seed, device=str(device), item_type=artifact.item_type,
+                       paths={"graph": str(Path(cfg.graph).resolve()),
+                              "init": str(Path(cfg.init).resolve()) if cfg.init else None},
+                       training={k: summary[k] for k in ("epochs_run", "best_epoch", "stopped_early",
+                                                         "resumed_from", "seconds_per_epoch")},
+                       embeddings_sha=file_fingerprint(tmp / EMBEDDINGS), wall_s=round(wall, 3))
+    shutil.rmtree(partial, ignore_errors=True)
+    say(f"wrote {cfg.out} ({state.epoch} epochs, best {best_epoch}, {wall:.1f}s)")
+    return summary
+
+
+def _log_columns(history: list[dict]) -> list[str]:
+    cols = ["epoch", "loss"]
+    for row in history:
+        cols += [c for c in row if c not in cols]
+    return cols
