@@ -171,6 +171,8 @@ def _check_stage(pipe: Pipeline, stage: Stage, kind: Kind) -> None:
     for key, f in fields.items():
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if required and key not in stage.values and filled.get(key) is None:
+            if key == "data":
+                raise HetrecError(f"{where}: no data directory; pass --data DIR (or set data in [pipeline])")
             raise HetrecError(f"{where}: missing key '{key}'" + (f" (the stage it reads, e.g. {key} = \"...\")"
                                                                  if key in kind.refs else ""))
     stage.values = _check_types(where, stage.values, fields)

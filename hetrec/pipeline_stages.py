@@ -59,17 +59,60 @@ def _build_graph_run(cfg, log):
     return build_graph.run(cfg, log=log)
 
 
-# pretrain: PretrainConfig fields + graph
+# pretrain: the TOML table is PretrainConfig's fields plus `graph` (the build_graph stage it reads)
+def _pretrain_stage_config():
+    """The stage's own config dataclass if it has one with a `graph` field, else None."""
+    from hetrec.stages import pretrain
+
+    for obj in vars(pretrain).values():
+        if dataclasses.is_dataclass(obj) and isinstance(obj, type) and "graph" in {f.name for f in
+                                                                                  dataclasses.fields(obj)}:
+            return obj
+    return None
+
+
 def _pretrain_config():
+    from hetrec.pretrain.config import PretrainConfig
+
+    stage_cfg = _pretrain_stage_config()
+    if stage_cfg is not None:
+        return stage_cfg
+    return dataclasses.make_dataclass("PretrainTable", [("graph", str)] + [
+        (f.name, f.type, dataclasses.field(default=f.default)) for f in dataclasses.fields(PretrainConfig)])
+
+
+def _pretrain_build(values: dict, out: Path, device: str):
+    from hetrec.pretrain.config import PretrainConfig
+
+    stage_cfg = _pretrain_stage_config()
+    if stage_cfg is not None:
+        return _construct(stage_cfg, values, out, device)
+    rest = {k: v for k, v in values.items() if k != "graph"}
+    return {"cfg": PretrainConfig(**rest), "graph": Path(values["graph"]), "out": out, "device": device, "force": True}
+
+
+def _construct(cls, values: dict, out: Path, device: str):
+    names = {f.name for f in dataclasses.fields(cls)}
+    if "method_config" in names or "pretrain" in names:  # nested PretrainConfig
+        from hetrec.pretrain.config import PretrainConfig
+
+        key = "method_config" if "method_config" in names else "pretrain"
+        inner = {k: v for k, v in values.items() if k not in names}
+        values = {**{k: v for k, v in values.items() if k in names}, key: PretrainConfig(**inner)}
+    extra = {k: v for k, v in {"out": out, "force": True, "device": device}.items() if k in names}
+    return cls(**values, **extra)
+
+
+def _pretrain_run(built, log):
+    import inspect
+
     from hetrec.stages import pretrain
 
-    return pretrain.PretrainStageConfig
-
-
-def _pretrain_run(cfg, log):
-    from hetrec.stages import pretrain
-
-    return pretrain.run(cfg, log=log)
+    if isinstance(built, dict):  # run(cfg, *, graph, out, device, force, log)
+        accepted = inspect.signature(pretrain.run).parameters
+        kwargs = {k: v for k, v in {**built, "log": log}.items() if k != "cfg" and k in accepted}
+        return pretrain.run(built["cfg"], **kwargs)
+    return pretrain.run(built, log=log)
 
 
 # finetune
@@ -126,7 +169,7 @@ def _evaluate_run(built, log):
 KINDS: dict[str, Kind] = {
     "synth": Kind(config=_synth_config, run=_synth_run, build=_synth_build, paths=("books_csv",)),
     "build_graph": Kind(config=_build_graph_config, run=_build_graph_run, refs=("data",), paths=("data",)),
-    "pretrain": Kind(config=_pretrain_config, run=_pretrain_run, refs=("graph",)),
+    "pretrain": Kind(config=_pretrain_config, run=_pretrain_run, build=_pretrain_build, refs=("graph",)),
     "finetune": Kind(config=_finetune_config, run=_finetune_run, build=_finetune_build, refs=("graph", "init"),
                      managed=("out", "force", "device", "resume")),
     "evaluate": Kind(config=_evaluate_config, run=_evaluate_run, build=_evaluate_build, refs=("runs", "graph"),

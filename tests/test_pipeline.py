@@ -200,3 +200,72 @@ def test_a_failing_stage_leaves_no_done_mark(tmp_path):
     CALLS.clear()
     run_pipeline(load_pipeline(p, kinds=FAKE, out=str(out)), kinds=FAKE)
     assert CALLS == ["collect"]
+
+
+# --- the real stages on the bundled demo data -------------------------------------------------------------
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+REAL = f"""
+[pipeline]
+name = "mini"
+dataset = "goodbooks"
+data = "{DEMO}"
+seed = 0
+
+[build_graph]
+top_tags = 5
+
+[finetune.mf]
+graph = "build_graph"
+model = "mf"
+init = "none"
+dim = 8
+epochs = 2
+batch_size = 8192
+lr = 0.01
+
+[finetune.popular]
+graph = "build_graph"
+model = "popular"
+
+[evaluate]
+runs = "finetune"
+ks = [10]
+"""
+
+
+def test_real_stages_run_skip_and_summarise(tmp_path):
+    from hetrec.pipeline_stages import comparison_rows, write_plots
+
+    p = write(tmp_path, REAL)
+    said: list[str] = []
+    pipe = load_pipeline(p, out=str(tmp_path / "out"))
+    run_pipeline(pipe, device="cpu", log=said.append)
+    rows = comparison_rows(pipe)
+    assert [r["method"] for r in rows] == ["mf", "popular"]
+    results = json.loads((pipe.out / "evaluate" / "results.json").read_text())
+    metrics = json.loads((pipe.out / "finetune.popular" / "metrics.json").read_text())
+    assert rows[1]["ndcg@10"] == results[1]["ndcg@10"] == pytest.approx(metrics["test"]["ndcg@10"])
+    assert 0 < rows[1]["hit@10"] <= 1
+    paths = write_plots(pipe, rows)
+    assert all(q.stat().st_size > 10_000 for q in paths)
+
+    said.clear()
+    run_pipeline(load_pipeline(p, out=str(tmp_path / "out")), device="cpu", log=said.append)
+    assert said == [f"skip {n}: unchanged" for n in ("build_graph", "finetune.mf", "finetune.popular", "evaluate")]
+    # a build-graph setting changes the graph, so everything reruns
+    p.write_text(REAL.replace("top_tags = 5", "top_tags = 6"))
+    said.clear()
+    run_pipeline(load_pipeline(p, out=str(tmp_path / "out")), device="cpu", log=said.append)
+    assert not [m for m in said if m.startswith("skip")]
+
+
+def test_bundled_pipelines_parse():
+    root = Path(__file__).resolve().parents[1] / "pipelines"
+    pytest.importorskip("hetrec.stages.pretrain")
+    for name in ("demo", "ml-100k", "goodbooks-synthetic"):
+        pipe = load_pipeline(root / f"{name}.toml")
+        assert pipe.stages[0].kind in ("build_graph", "synth") and pipe.stages[-1].name == "evaluate"
+    with pytest.raises(HetrecError, match="pass --data"):
+        load_pipeline(root / "goodbooks.toml")
+    assert load_pipeline(root / "goodbooks.toml", data="/somewhere").data == Path("/somewhere")
