@@ -191,14 +191,14 @@ def _hits(rows: Tensor, ranks: Tensor, n_rows: int, k: int) -> Tensor:
 
 
 def _metrics_with_sparse(rows: Tensor, ranks: Tensor, items: Tensor, n_rows: int, ks: tuple[int, ...],
-                         sparse_items: Tensor | None) -> dict:
+                         sparse_items: Tensor | None, num_items: int) -> dict:
     """Metrics over all query rows, plus ``sparse/...`` over rows restricted to their sparse-item targets."""
     kmax = max(ks)
     out: dict = compute_metrics(_hits(rows, ranks, n_rows, kmax), torch.bincount(rows, minlength=n_rows), ks)
     if sparse_items is not None:
         sp = torch.as_tensor(sparse_items).cpu()
-        if sp.dtype != torch.bool or sp.dim() != 1:
-            raise ValueError(f"sparse_items must be a 1-D BoolTensor over items, got {sp.dtype} {tuple(sp.shape)}")
+        if sp.dtype != torch.bool or sp.shape != (num_items,):
+            raise ValueError(f"sparse_items must be a BoolTensor[{num_items}], got {sp.dtype} {tuple(sp.shape)}")
         sp = sp[items]
         keep_rows, sp_rows = torch.unique(rows[sp], return_inverse=True)
         n_sp = keep_rows.numel()
@@ -256,7 +256,7 @@ def evaluate(scorer: Scorer, target: tuple[Tensor, Tensor], exclude: Exclude, *,
         rows, items = (row[a:b] - start).to(s.device), ti[a:b].to(s.device)
         ranks[a:b] = _target_ranks(top_vals, rows, s[rows, items], items, depth == num_items).cpu()
     ranks[masked] = _MISS
-    out = _metrics_with_sparse(row, ranks, ti, users.numel(), ks, sparse_items)
+    out = _metrics_with_sparse(row, ranks, ti, users.numel(), ks, sparse_items, num_items)
     top_all = torch.cat(tops) if tops else torch.empty(0, kmax, dtype=torch.long)
     for k in ks:
         out[f"coverage@{k}"] = catalog_coverage(top_all[:, :k], num_items)
@@ -298,6 +298,6 @@ def evaluate_sampled(scorer: Scorer, target: tuple[Tensor, Tensor], exclude: Exc
         ranks[a:b] = ((sn > st[:, None]).sum(1) + (sn == st[:, None]).sum(1) + 1).cpu()
     ranks[masked] = _MISS
     queries = torch.arange(tu.numel())
-    out = _metrics_with_sparse(queries, ranks, ti.cpu(), tu.numel(), ks, sparse_items)
+    out = _metrics_with_sparse(queries, ranks, ti.cpu(), tu.numel(), ks, sparse_items, num_items)
     out.update(n_users=int(users.numel()), n_targets=int(tu.numel()), protocol=f"sampled-{num_negatives}")
     return out
