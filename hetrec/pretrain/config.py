@@ -22,6 +22,7 @@ class PretrainConfig:
     mode: str = "full"                # full: one full-graph propagation per step; sampled: DGL neighbor blocks
     fanouts: tuple[int, ...] = (10, 10)  # neighbours per layer in sampled mode
     seed: int = 0
+    kg_weight: float = 1.0            # R-GCN: weight of the link-prediction (KG) term next to BPR
     # R-GCN
     num_bases: int = 0                # basis decomposition: 0 = one weight per relation
     # KGAT
