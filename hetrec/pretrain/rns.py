@@ -1,0 +1,157 @@
+"""Reinforced Neighbor Sampler (RAM-GNN): same-value neighbour sampling through attribute-value nodes,
+per-relation top-k filtering by similarity, and the bandit that moves each relation's threshold.
+
+Why two hops and never the item–item graph: one Goodbooks tag is shared by thousands of books, so the
+dense same-value graph has billions of pairs. We sample item -> value -> item on sorted CSR arrays,
+vectorised over all owners at once.
+
+Readings of the paper (documented choices):
+- Sampling: for owner i and relation r, each of the k draws picks one of i's values uniformly (among values
+  with another member), then one other member of that value uniformly; draws are with replacement.
+- Threshold t_r ∈ [ε, 1] is the fraction of i's valid sampled neighbours kept, ranked by similarity
+  (at least one is kept when any exists). Initial t_r = 0.5 (as CARE-GNN's neighbour selector starts).
+- Bandit (one per relation, once per epoch): reward +1 if the average distance of kept neighbours fell since
+  the last epoch, else −1; t_r += ε on +1, −ε on −1, clipped to [ε, 1]. "Frozen when the last 10 rewards
+  sum ≤ ε" is read as |Σ last 10 rewards| ≤ ε: with ±1 rewards that means as many rises as falls, i.e. the
+  threshold oscillates around its fixed point (converged); the first epoch only records the distance.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+__all__ = ["ValueIndex", "value_index", "sample_same_value", "keep_top", "ThresholdBandit"]
+
+
+@dataclass(frozen=True)
+class ValueIndex:
+    """Owner <-> value structure of one attribute relation, as sorted CSR arrays on one device.
+
+    own_crow/own_val: each owner's values that have at least 2 members (others give no neighbour);
+    mem_crow/mem_col: each value's members in ascending order; mem_key = value * num_owners + member (sorted).
+    """
+
+    name: str
+    num_owners: int
+    num_values: int
+    own_crow: Tensor
+    own_val: Tensor
+    mem_crow: Tensor
+    mem_col: Tensor
+    mem_key: Tensor
+
+
+def _crow(rows: Tensor, n: int) -> Tensor:
+    crow = torch.zeros(n + 1, dtype=torch.int64, device=rows.device)
+    torch.cumsum(torch.bincount(rows, minlength=n), 0, out=crow[1:])
+    return crow
+
+
+def value_index(owners: Tensor, values: Tensor, num_owners: int, num_values: int, name: str = "",
+                device: torch.device | str = "cpu") -> ValueIndex:
+    """Build a :class:`ValueIndex` from the (owner, value) edges of a relation (duplicates collapsed)."""
+    owners = torch.as_tensor(owners, dtype=torch.int64)
+    values = torch.as_tensor(values, dtype=torch.int64)
+    mem_key = torch.unique(values * num_owners + owners)  # sorted by (value, member)
+    v = torch.div(mem_key, num_owners, rounding_mode="floor")
+    o = mem_key - v * num_owners
+    mem_crow = _crow(v, num_values)
+    shared = mem_crow.diff()[v] >= 2
+    okey = torch.sort(o[shared] * num_values + v[shared]).values  # (owner, value) of values with >= 2 members
+    oo = torch.div(okey, num_values, rounding_mode="floor")
+    t = dict(own_crow=_crow(oo, num_owners), own_val=okey - oo * num_values, mem_crow=mem_crow, mem_col=o,
+             mem_key=mem_key)
+    return ValueIndex(name=name, num_owners=num_owners, num_values=num_values,
+                      **{k: x.to(device) for k, x in t.items()})
+
+
+def sample_same_value(vi: ValueIndex, owners: Tensor, k: int,
+                      generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """k same-value neighbours per owner: ``(neighbour [n, k], value [n, k], valid [n, k])``.
+
+    A neighbour j != i shares ``value`` with i; rows of owners without such a value are all invalid (their
+    neighbour/value entries are 0 and must be ignored). Exact exclusion of i: draw r in [0, deg(v) − 1) and
+    skip i's own position in v's sorted member list.
+    """
+    dev = vi.own_crow.device
+    owners = owners.to(dev, torch.int64)
+    n = owners.numel()
+    start, deg = vi.own_crow[owners], vi.own_crow.diff()[owners]
+    valid = (deg > 0)[:, None].expand(n, k).clone()
+    if vi.own_val.numel() == 0 or n == 0:
+        zero = torch.zeros(n, k, dtype=torch.int64, device=dev)
+        return zero, zero.clone(), valid
+    u1 = torch.rand(n, k, generator=generator, device=dev)
+    pos = start[:, None] + (u1 * deg[:, None]).long().clamp_max(deg[:, None] - 1).clamp_min(0)
+    value = vi.own_val[pos.clamp_max(vi.own_val.numel() - 1)]
+    m_start, m_deg = vi.mem_crow[value], vi.mem_crow.diff()[value]
+    self_pos = torch.searchsorted(vi.mem_key, value * vi.num_owners + owners[:, None]) - m_start
+    u2 = torch.rand(n, k, generator=generator, device=dev)
+    r = (u2 * (m_deg - 1)).long().clamp_max(m_deg - 2).clamp_min(0)
+    r = r + (r >= self_pos).long()
+    nbr = vi.mem_col[(m_start + r).clamp_max(vi.mem_col.numel() - 1)]
+    return torch.where(valid, nbr, 0), torch.where(valid, value, 0), valid
+
+
+def keep_top(similarity: Tensor, valid: Tensor, threshold: float) -> Tensor:
+    """Keep mask [n, k]: per row, the ceil(threshold · #valid) most similar valid entries (≥ 1 if any valid).
+
+    Ties keep the earlier column (stable sort), so the result is deterministic.
+    """
+    n_valid = valid.sum(1)
+    keep_n = torch.ceil(threshold * n_valid.to(torch.float64) - 1e-9).long().clamp_min(1).minimum(n_valid)
+    s = similarity.masked_fill(~valid, float("-inf"))
+    order = torch.argsort(s, dim=1, descending=True, stable=True)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(s.shape[1], device=s.device).expand_as(order).contiguous())
+    return valid & (rank < keep_n[:, None])
+
+
+@dataclass
+class ThresholdBandit:
+    """Per-relation thresholds moved by ±epsilon on ±1 rewards; see the module docstring for the rules."""
+
+    names: list[str]
+    epsilon: float = 0.02
+    initial: float = 0.5
+    window: int = 10
+    thresholds: dict[str, float] = field(default_factory=dict)
+    frozen: dict[str, bool] = field(default_factory=dict)
+    rewards: dict[str, list[int]] = field(default_factory=dict)
+    last_distance: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.epsilon <= 1:
+            raise ValueError(f"epsilon must lie in (0, 1], got {self.epsilon}")
+        for name in self.names:
+            self.thresholds.setdefault(name, min(1.0, max(self.epsilon, self.initial)))
+            self.frozen.setdefault(name, False)
+            self.rewards.setdefault(name, [])
+
+    def step(self, distances: dict[str, float]) -> dict[str, int]:
+        """One iteration: reward each unfrozen relation from its new average distance, move and maybe freeze.
+
+        Returns the rewards given (0 where none: the first observation, a frozen relation, or a NaN distance).
+        """
+        given = {}
+        for name in self.names:
+            d = distances.get(name, float("nan"))
+            given[name] = 0
+            if self.frozen[name] or math.isnan(d):
+                continue
+            prev = self.last_distance.get(name)
+            self.last_distance[name] = d
+            if prev is None:
+                continue
+            reward = 1 if d < prev else -1
+            t = self.thresholds[name] + (self.epsilon if reward > 0 else -self.epsilon)
+            self.thresholds[name] = min(1.0, max(self.epsilon, t))
+            self.rewards[name].append(reward)
+            given[name] = reward
+            last = self.rewards[name][-self.window:]
+            if len(last) >= self.window and abs(sum(last)) <= self.epsilon:
+                self.frozen[name] = True
+        return given

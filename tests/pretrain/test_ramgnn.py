@@ -1,0 +1,153 @@
+"""RAM-GNN: circular correlation vs its definition, attention vs a hand-computed softmax, short pretraining runs."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import hetrec  # noqa: F401  (before dgl)
+import dgl
+from hetrec.errors import HetrecError
+from hetrec.graph.artifact import GraphArtifact
+from hetrec.model.ramgnn import RelationAttention, RelationGraphEncoder, circular_correlation, compose, edge_index
+from hetrec.pretrain import ramgnn
+from hetrec.pretrain.common import train_index, validate
+from hetrec.pretrain.config import PretrainConfig
+
+
+@pytest.mark.parametrize("d", [1, 5, 6])
+def test_circular_correlation_matches_direct_sum(d):
+    g = torch.Generator().manual_seed(d)
+    a, b = torch.randn(3, d, generator=g, dtype=torch.float64), torch.randn(3, d, generator=g, dtype=torch.float64)
+    direct = torch.stack([sum(a[:, k] * b[:, (k + i) % d] for k in range(d)) for i in range(d)], dim=1)
+    assert torch.allclose(circular_correlation(a, b), direct, atol=1e-12)
+    # by hand for d = 3: [a0b0+a1b1+a2b2, a0b1+a1b2+a2b0, a0b2+a1b0+a2b1] = [32, 29, 29]
+    x, y = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([4.0, 5.0, 6.0])
+    assert circular_correlation(x, y).tolist() == pytest.approx([32.0, 29.0, 29.0])
+
+
+def test_compose_modes():
+    a, b = torch.tensor([1.0, -2.0]), torch.tensor([3.0, 4.0])
+    assert compose(a, b, "add").tolist() == [4.0, 2.0]
+    assert compose(a, b, "mul").tolist() == [3.0, -8.0]
+    with pytest.raises(ValueError):
+        compose(a, b, "sub")
+
+
+def _tiny_layer_case(attention, mode="corr"):
+    torch.manual_seed(0)
+    layer = RelationAttention(4, compose=mode, attention=attention).double()
+    h = torch.randn(4, 4, dtype=torch.float64)
+    table = torch.randn(3, 4, dtype=torch.float64)
+    # edges (dst, src, value): node 0 <- 1 (v0), 2 (v1), 3 (v0); node 1 <- 0 (v2); nodes 2, 3 none
+    dst, src, val = torch.tensor([1, 0, 0, 0]), torch.tensor([0, 1, 2, 3]), torch.tensor([2, 0, 1, 0])
+    index, order = edge_index(dst, 4)
+    return layer, h, table, index, src[order], val[order], dst[order]
+
+
+def test_attention_weights_equal_hand_softmax_and_sum_to_one():
+    layer, h, table, index, src, val, dst = _tiny_layer_case(True)
+    alpha = layer.weights(index, h, src, table, val)
+    a = torch.stack([layer.p @ torch.sigmoid(h[j] @ layer.w_key + table[v] @ layer.w_qry + layer.b)
+                     for j, v in zip(src.tolist(), val.tolist())])
+    e0 = torch.exp(a[dst == 0])
+    assert torch.allclose(alpha[dst == 0], e0 / e0.sum(), atol=1e-12)
+    assert torch.allclose(alpha[dst == 1], torch.ones(1, dtype=torch.float64))
+    sums = torch.zeros(4, dtype=torch.float64).index_add(0, dst, alpha)
+    assert torch.allclose(sums, torch.tensor([1.0, 1.0, 0.0, 0.0], dtype=torch.float64))
+    # the layer output, edge by edge
+    out = layer(index, h, src, table, val)
+    agg = torch.zeros(4, 4, dtype=torch.float64)
+    for e, (i, j, v) in enumerate(zip(dst.tolist(), src.tolist(), val.tolist())):
+        agg[i] += alpha[e] * (circular_correlation(h[j], table[v]) @ layer.w_val)
+    expect = torch.nn.functional.leaky_relu(h @ layer.w_self + agg, 0.2)
+    assert torch.allclose(out, expect, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["add", "mul"])
+def test_uniform_weights_without_attention(mode):
+    layer, h, table, index, src, val, dst = _tiny_layer_case(False, mode)
+    alpha = layer.weights(index, h, src, table, val)
+    assert alpha.tolist() == pytest.approx([1 / 3, 1 / 3, 1 / 3, 1.0])
+    msg = compose(h[src], table[val], mode) @ layer.w_val
+    agg = torch.zeros(4, 4, dtype=torch.float64).index_add(0, dst, alpha[:, None] * msg)
+    out = layer(index, h, src, table, val)
+    assert torch.allclose(out, torch.nn.functional.leaky_relu(h @ layer.w_self + agg, 0.2), atol=1e-12)
+
+
+def test_relation_table_concatenates_type_and_value():
+    enc = RelationGraphEncoder(5, [2, 3], 4, layers=1)
+    table = enc.relation_table()
+    assert torch.allclose(table[3], torch.cat([enc.type_emb[1], enc.value_emb[3]]) @ enc.w_n)
+    assert torch.allclose(table[1], torch.cat([enc.type_emb[0], enc.value_emb[1]]) @ enc.w_n)
+
+
+def _check_export(artifact, res, cfg, attr_types, rel_names):
+    emb = res.embeddings
+    assert emb["method"] == "ramgnn" and emb["dim"] == cfg.dim
+    expect = {t: artifact.graph.num_nodes(t) for t in ["user", artifact.item_type, *attr_types]}
+    assert {t: tuple(x.shape) for t, x in emb["node"].items()} == {t: (n, cfg.dim) for t, n in expect.items()}
+    assert sorted(emb["relation"]) == sorted(rel_names)
+    assert all(tuple(x.shape) == (cfg.dim,) for x in emb["relation"].values())
+    # the exported user/item tables are the ones whose validation NDCG@10 was best
+    val = validate(artifact, emb["node"]["user"], emb["node"][artifact.item_type], train_index(artifact))
+    assert val["ndcg@10"] == pytest.approx(res.best["val_ndcg@10"])
+
+
+def test_pretrain_lowers_loss_and_exports_documented_shapes(tiny_artifact):
+    cfg = PretrainConfig(method="ramgnn", dim=16, epochs=6, batch_size=128, lr=0.01, patience=10, neighbors=4)
+    res = ramgnn.pretrain(tiny_artifact, cfg, "cpu")
+    losses = [row["loss"] for row in res.history]
+    assert len(losses) == 6 and losses[-1] < 0.9 * losses[0]
+    attrs = sorted({c[2] for c in tiny_artifact.graph.canonical_etypes
+                    if c[0] == tiny_artifact.item_type and c[2] not in ("user", tiny_artifact.item_type)})
+    rels = [c[1] for c in ramgnn.attribute_relations(tiny_artifact.graph, tiny_artifact.item_type,
+                                                     tiny_artifact.item_type)]
+    _check_export(tiny_artifact, res, cfg, attrs, rels)
+    rows = res.extra_files["thresholds.csv"]
+    assert len(rows) == 6 * len(rels)
+    for rel in rels:
+        ts = [r["threshold"] for r in rows if r["relation"] == rel]
+        steps = np.round(np.diff([0.5] + ts), 6)
+        assert set(steps) <= {0.0, 0.02, -0.02}  # the bandit only ever moves by +-epsilon
+        assert ts[0] == 0.5  # first epoch: no reward yet
+
+
+def _user_attribute_artifact(tmp_path: Path) -> GraphArtifact:
+    """12 users in 2 groups (the user attribute), 24 items in 2 genres; each user rates 7 items of its genre."""
+    rng = np.random.default_rng(0)
+    users, items = np.arange(12), np.arange(24)
+    ugroup, genre = users % 2, items % 2
+    pairs = [(u, i) for u in users for i in rng.choice(items[genre == ugroup[u]], 7, replace=False)]
+    u, i = map(np.array, zip(*pairs))
+    split = np.array((["train"] * 5 + ["valid", "test"]) * 12)
+    tr = split == "train"
+    g = dgl.heterograph({
+        ("user", "rates", "item"): (u[tr], i[tr]), ("item", "rated_by", "user"): (i[tr], u[tr]),
+        ("item", "has_genre", "genre"): (items, genre), ("genre", "genre_of", "item"): (genre, items),
+        ("user", "has_group", "group"): (users, ugroup), ("group", "group_of", "user"): (ugroup, users)})
+    splits = pd.DataFrame({"user": u, "item": i, "rating": np.ones(len(u), np.float32), "split": split})
+    return GraphArtifact(path=tmp_path, graph=g, manifest={}, item_type="item", splits=splits, id_maps={},
+                         items=pd.DataFrame({"node_id": items}), fingerprint="test")
+
+
+def test_pretrain_with_user_attributes_and_ablations(tmp_path):
+    art = _user_attribute_artifact(tmp_path)
+    cfg = PretrainConfig(method="ramgnn", dim=8, epochs=3, batch_size=16, lr=0.01, patience=10, neighbors=3,
+                         compose="add", attention=False, rns=False)
+    res = ramgnn.pretrain(art, cfg, "cpu")
+    _check_export(art, res, cfg, ["genre", "group"], ["has_genre", "has_group"])
+    rows = res.extra_files["thresholds.csv"]
+    assert {(r["owner"], r["relation"]) for r in rows} == {("item", "has_genre"), ("user", "has_group")}
+    assert all(r["threshold"] == 1.0 for r in rows)  # rns=False keeps every sampled neighbour
+
+
+def test_pretrain_refuses_sampled_mode_and_graph_without_item_attributes(tmp_path, tiny_artifact):
+    with pytest.raises(HetrecError, match="--mode"):
+        ramgnn.pretrain(tiny_artifact, PretrainConfig(method="ramgnn", mode="sampled"), "cpu")
+    art = _user_attribute_artifact(tmp_path)
+    bare = dgl.heterograph({c: art.graph.edges(etype=c) for c in art.graph.canonical_etypes if "genre" not in c[1]})
+    art.graph = bare
+    with pytest.raises(HetrecError, match="no attribute relations"):
+        ramgnn.pretrain(art, PretrainConfig(method="ramgnn", epochs=1), "cpu")

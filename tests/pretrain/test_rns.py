@@ -1,0 +1,85 @@
+"""Reinforced Neighbor Sampler: same-value sampling vs brute force, top-k keep by hand, bandit on scripted rewards."""
+import pytest
+import torch
+
+import hetrec  # noqa: F401
+from hetrec.pretrain.rns import ThresholdBandit, keep_top, sample_same_value, value_index
+
+
+def _random_relation(seed=0, owners=30, values=8, edges=45):
+    g = torch.Generator().manual_seed(seed)
+    o = torch.randint(owners, (edges,), generator=g)
+    v = torch.randint(values, (edges,), generator=g)
+    return o, v, owners, values
+
+
+def test_samples_share_a_value_never_self_and_cover_all_neighbours():
+    o, v, n, nv = _random_relation()
+    vi = value_index(o, v, n, nv)
+    values_of = [set(v[o == i].tolist()) for i in range(n)]
+    brute = [{j for j in range(n) if j != i and values_of[i] & values_of[j]} for i in range(n)]
+    nbr, val, valid = sample_same_value(vi, torch.arange(n), 400, torch.Generator().manual_seed(1))
+    for i in range(n):
+        assert bool(valid[i].all()) == bool(brute[i]) and bool(valid[i].any()) == bool(brute[i])
+        got = set(nbr[i][valid[i]].tolist())
+        assert i not in got
+        assert got == brute[i]  # every brute-force neighbour is reachable (400 draws over <= 30 items)
+        for j, x in zip(nbr[i][valid[i]].tolist(), val[i][valid[i]].tolist()):
+            assert x in values_of[i] and x in values_of[j]
+
+
+def test_sampling_is_uniform_over_values_then_members():
+    # owner 0 has values 0 and 1; value 0 = {0, 1, 2}, value 1 = {0, 3}: P(1) = P(2) = 1/4, P(3) = 1/2
+    vi = value_index(torch.tensor([0, 1, 2, 0, 3]), torch.tensor([0, 0, 0, 1, 1]), 4, 2)
+    nbr, _, valid = sample_same_value(vi, torch.tensor([0]), 40000, torch.Generator().manual_seed(0))
+    freq = torch.bincount(nbr[0], minlength=4).double() / 40000
+    assert valid.all()
+    assert torch.allclose(freq, torch.tensor([0.0, 0.25, 0.25, 0.5], dtype=torch.float64), atol=0.015)
+
+
+def test_owner_alone_with_its_values_gets_no_neighbour():
+    vi = value_index(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 1]), 4, 2)  # 0 alone on value 0; 3 has none
+    nbr, _, valid = sample_same_value(vi, torch.arange(4), 5)
+    assert valid.tolist() == [[False] * 5, [True] * 5, [True] * 5, [False] * 5]
+    assert nbr[1].tolist() == [2] * 5 and nbr[2].tolist() == [1] * 5
+
+
+def test_keep_top_by_hand():
+    sim = torch.tensor([[0.9, 0.1, 0.5, 0.7], [0.2, 0.8, 0.3, 0.0], [0.5, 0.5, 0.5, 0.5]])
+    valid = torch.tensor([[True] * 4, [True, True, True, False], [False] * 4])
+    keep = keep_top(sim, valid, 0.5)
+    assert keep.tolist() == [[True, False, False, True], [False, True, True, False], [False] * 4]
+    # a tiny threshold keeps the single best; 1.0 keeps every valid one
+    assert keep_top(sim, valid, 0.01).tolist() == [[True, False, False, False], [False, True, False, False], [False] * 4]
+    assert keep_top(sim, valid, 1.0).tolist() == valid.tolist()
+    # ties keep the earlier column
+    assert keep_top(torch.ones(1, 4), torch.ones(1, 4, dtype=torch.bool), 0.5).tolist() == [[True, True, False, False]]
+
+
+def test_bandit_scripted_rewards_steps_and_clipping():
+    b = ThresholdBandit(["a"], epsilon=0.1, initial=0.85)
+    assert b.step({"a": 5.0}) == {"a": 0}  # first observation: no reward yet
+    rewards, ts = [], []
+    for d in [4.0, 3.0, 2.0, 2.5, 2.5, 1.0]:  # falls, falls, falls, rises, equal (not a fall), falls
+        rewards.append(b.step({"a": d})["a"])
+        ts.append(round(b.thresholds["a"], 6))
+    assert rewards == [1, 1, 1, -1, -1, 1]
+    assert ts == [0.95, 1.0, 1.0, 0.9, 0.8, 0.9]  # +eps, clipped at 1, ...
+    low = ThresholdBandit(["a"], epsilon=0.1, initial=0.15)
+    for d in [1.0, 2.0, 3.0, 4.0]:
+        low.step({"a": d})
+    assert low.thresholds["a"] == pytest.approx(0.1)  # clipped at epsilon, never below
+
+
+def test_bandit_freezes_after_ten_balanced_rewards_only():
+    b = ThresholdBandit(["osc", "down"], epsilon=0.02)
+    b.step({"osc": 1.0, "down": 100.0})
+    for t in range(1, 10):  # 9 rewards: not yet a window of 10
+        b.step({"osc": 1.0 if t % 2 == 0 else 0.5, "down": 100.0 - t})
+    assert not b.frozen["osc"]
+    b.step({"osc": 0.5, "down": 90.0})  # tenth reward: osc has 5 x +1 and 5 x -1 -> |sum| = 0 <= eps
+    assert b.frozen["osc"] and not b.frozen["down"]
+    frozen_at = b.thresholds["osc"]
+    assert b.step({"osc": 0.0, "down": 80.0}) == {"osc": 0, "down": 1}
+    assert b.thresholds["osc"] == frozen_at
+    assert b.thresholds["down"] == pytest.approx(0.5 + 11 * 0.02)  # eleven falls, +eps each, still moving
