@@ -1,4 +1,4 @@
 """Pretraining methods by short name (docs/architecture.md, "Pretraining")."""
-from hetrec.pretrain import kgat, rgcn
+from hetrec.pretrain import kgat, ramgnn, rgcn
 
-PRETRAIN = {"rgcn": rgcn.pretrain, "kgat": kgat.pretrain}
+PRETRAIN = {"rgcn": rgcn.pretrain, "kgat": kgat.pretrain, "ramgnn": ramgnn.pretrain}
