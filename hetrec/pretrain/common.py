@@ -30,7 +30,7 @@ MODES = ("full", "sampled")
 
 
 def check_config(cfg: PretrainConfig) -> tuple[int, ...]:
-    """Refuse settings no method can run with; returns the per-layer fanouts (one value broadcasts)."""
+    """Refuse settings no method can run with; returns the per-layer fanouts (one value broadcasts; all in full mode)."""
     for name in ("dim", "layers", "epochs", "batch_size", "kg_batch_size", "patience", "eval_every"):
         if getattr(cfg, name) < 1:
             raise HetrecError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: must be at least 1")
@@ -41,6 +41,8 @@ def check_config(cfg: PretrainConfig) -> tuple[int, ...]:
     fanouts = tuple(int(f) for f in cfg.fanouts)
     if len(fanouts) == 1:
         fanouts = fanouts * cfg.layers
+    if cfg.mode == "full":  # fanouts only matter when sampling
+        return (-1,) * cfg.layers
     if len(fanouts) != cfg.layers or any(f < 1 and f != -1 for f in fanouts):
         raise HetrecError(f"--fanouts {','.join(map(str, cfg.fanouts))}: give one positive value (or -1 = all) "
                           f"per layer ({cfg.layers} layers)")
