@@ -191,9 +191,7 @@ def comparison_rows(pipe: Pipeline, split: str = "test") -> list[dict]:
             continue
         manifest = read_manifest(directory)
         metrics = evaluated.get(name) or (manifest.get("metrics") or {}).get(split, {})
-        init = (manifest.get("paths") or {}).get("init")
-        row = {"method": name.removeprefix("finetune."), "model": manifest["config"].get("model"),
-               "init": Path(init).name.removeprefix("pretrain.") if init else "none"}
+        row = {"method": name.removeprefix("finetune.")}  # the stage name says model and init
         row.update({k: float(metrics[k]) for k in TABLE_METRICS if isinstance(metrics.get(k), (int, float))})
         row["epochs"] = (manifest.get("training") or {}).get("epochs_run")
         rows.append(row)

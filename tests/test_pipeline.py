@@ -235,28 +235,32 @@ ks = [10]
 
 
 def test_real_stages_run_skip_and_summarise(tmp_path):
-    from hetrec.pipeline_stages import comparison_rows, write_plots
+    from click.testing import CliRunner
+
+    from cli import hetrec_cli
+    from hetrec.pipeline_stages import comparison_rows
 
     p = write(tmp_path, REAL)
-    said: list[str] = []
-    pipe = load_pipeline(p, out=str(tmp_path / "out"))
-    run_pipeline(pipe, device="cpu", log=said.append)
-    rows = comparison_rows(pipe)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(hetrec_cli, ["run", str(p), "--out", str(out), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    rows = comparison_rows(load_pipeline(p, out=str(out)))
     assert [r["method"] for r in rows] == ["mf", "popular"]
-    results = json.loads((pipe.out / "evaluate" / "results.json").read_text())
-    metrics = json.loads((pipe.out / "finetune.popular" / "metrics.json").read_text())
+    results = json.loads((out / "evaluate" / "results.json").read_text())
+    metrics = json.loads((out / "finetune.popular" / "metrics.json").read_text())
     assert rows[1]["ndcg@10"] == results[1]["ndcg@10"] == pytest.approx(metrics["test"]["ndcg@10"])
     assert 0 < rows[1]["hit@10"] <= 1
-    paths = write_plots(pipe, rows)
-    assert all(q.stat().st_size > 10_000 for q in paths)
+    assert "popular" in res.stdout and f"{rows[1]['ndcg@10']:.4f}" in res.stdout  # the comparison table
+    assert all((out / f).stat().st_size > 10_000 for f in ("training_curves.png", "test_metrics.png"))
 
-    said.clear()
-    run_pipeline(load_pipeline(p, out=str(tmp_path / "out")), device="cpu", log=said.append)
-    assert said == [f"skip {n}: unchanged" for n in ("build_graph", "finetune.mf", "finetune.popular", "evaluate")]
+    res = CliRunner().invoke(hetrec_cli, ["run", str(p), "--out", str(out), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    skipped = [line for line in res.output.splitlines() if line.startswith("skip ")]
+    assert skipped == [f"skip {n}: unchanged" for n in ("build_graph", "finetune.mf", "finetune.popular", "evaluate")]
     # a build-graph setting changes the graph, so everything reruns
     p.write_text(REAL.replace("top_tags = 5", "top_tags = 6"))
-    said.clear()
-    run_pipeline(load_pipeline(p, out=str(tmp_path / "out")), device="cpu", log=said.append)
+    said: list[str] = []
+    run_pipeline(load_pipeline(p, out=str(out)), device="cpu", log=said.append)
     assert not [m for m in said if m.startswith("skip")]
 
 
