@@ -7,9 +7,11 @@ e_n = (e_t ‖ e_v) W_n. Why the projection W_n: the paper concatenates e_t and 
 to have the item width d, and the embeddings contract keeps every exported node table at width d; one shared
 linear map 2d -> d (no bias) keeps both.
 
-Edges live in CSR order of a :class:`RelationIndex` whose "sources" are the edges themselves
-(``index.src = arange(E)``), so ``edge_softmax`` normalises per destination item and one ``spmm`` sums the
-per-edge messages α_e W_val φ(e_j, e_n) into their destination: no per-edge ``index_add_``.
+Why memberships: the score pᵀσ(W_key e_j + W_qry e_n + b) and the message φ(e_j, e_n) W_val depend only on
+the pair (j, v), a *membership* (an edge of the item–value graph), never on the destination i. So both are
+computed once per membership (M = #item–value edges, e.g. 4.6k on ML-100K) and a sampled neighbour edge
+(i <- membership m) only carries a scalar: a :class:`RelationIndex` (dst × membership) lets ``edge_softmax``
+normalise per destination and one ``spmm`` sum α_e · message_m into i. No dense [E, d] work per edge.
 """
 from __future__ import annotations
 
@@ -43,24 +45,24 @@ def compose(e_j: Tensor, e_n: Tensor, mode: str) -> Tensor:
     raise ValueError(f"compose must be one of {COMPOSE}, got {mode!r}")
 
 
-def edge_index(dst: Tensor, num_dst: int) -> tuple[RelationIndex, Tensor]:
-    """A :class:`RelationIndex` (num_dst × E) whose source of CSR position e is edge e, plus the edge order.
+def edge_index(dst: Tensor, src: Tensor, num_dst: int, num_src: int) -> RelationIndex:
+    """A :class:`RelationIndex` (num_dst × num_src) of the given edges; repeated (dst, src) pairs collapse."""
+    key = torch.unique(dst.to(torch.int64) * num_src + src.to(torch.int64))  # sorted by (dst, src): CSR order
+    d = torch.div(key, num_src, rounding_mode="floor")
+    c = key - d * num_src
+    num_edges = key.numel()
+    ar = torch.arange(num_edges, device=key.device)
+    t_pos = torch.argsort(c, stable=True)  # transpose order: by src, then dst
 
-    Returns ``(index, order)``: ``order`` sorts the given edges by destination (stable), so per-edge tensors
-    must be permuted with ``[order]`` before use with the index.
-    """
-    dst = dst.to(torch.int64)
-    order = torch.argsort(dst, stable=True)
-    d = dst[order]
-    num_edges = d.numel()
-    counts = torch.bincount(d, minlength=num_dst)
-    crow = torch.zeros(num_dst + 1, dtype=torch.int64, device=dst.device)
-    torch.cumsum(counts, 0, out=crow[1:])
-    ar = torch.arange(num_edges, device=dst.device)
-    index = RelationIndex(num_src=num_edges, num_dst=num_dst, crow=crow, src=ar, dst=d, eid=ar,
-                          t_crow=torch.arange(num_edges + 1, device=dst.device), t_col=d, t_pos=ar,
-                          in_deg=counts.to(torch.float32), out_deg=torch.ones(num_edges, device=dst.device))
-    return index, order
+    def crow(rows: Tensor, n: int) -> tuple[Tensor, Tensor]:
+        counts = torch.bincount(rows, minlength=n)
+        out = torch.zeros(n + 1, dtype=torch.int64, device=key.device)
+        torch.cumsum(counts, 0, out=out[1:])
+        return out, counts.to(torch.float32)
+
+    (cr, in_deg), (t_cr, out_deg) = crow(d, num_dst), crow(c, num_src)
+    return RelationIndex(num_src=num_src, num_dst=num_dst, crow=cr, src=c, dst=d, eid=ar, t_crow=t_cr,
+                         t_col=d[t_pos], t_pos=t_pos, in_deg=in_deg, out_deg=out_deg)
 
 
 class RelationAttention(nn.Module):
@@ -96,22 +98,21 @@ class RelationAttention(nn.Module):
             nn.init.zeros_(self.b)
             nn.init.normal_(self.p, std=self.dim ** -0.5)
 
-    def weights(self, index: RelationIndex, h: Tensor, src: Tensor, table: Tensor, rel_value: Tensor) -> Tensor:
-        """α per edge (CSR order): [E]. h: [N, d] node states; src: [E] source node of each edge;
-        table: [V, d] relation embeddings e_n of all values; rel_value: [E] each edge's row of ``table``."""
+    def weights(self, index: RelationIndex, h: Tensor, table: Tensor, mem_node: Tensor, mem_value: Tensor) -> Tensor:
+        """α per edge (CSR order of ``index``, dst × membership): [E]. h: [N, d] node states; table: [V, d]
+        relation embeddings e_n; mem_node/mem_value: [M] node j and ``table`` row of each membership."""
         if not self.attention:
             return gcn_values(index, "right")
-        # W_key e_j + W_qry e_n per edge, as gathers of per-node / per-value products (N, V << E)
-        scores = torch.sigmoid((h @ self.w_key)[src] + (table @ self.w_qry)[rel_value] + self.b) @ self.p
-        return edge_softmax(index, scores)
+        score = torch.sigmoid((h @ self.w_key)[mem_node] + (table @ self.w_qry)[mem_value] + self.b) @ self.p
+        return edge_softmax(index, score[index.src])
 
-    def forward(self, index: RelationIndex, h: Tensor, src: Tensor, table: Tensor, rel_value: Tensor) -> Tensor:
-        """h: [N, d]; src, rel_value: [E] in CSR order (see :meth:`weights`); table: [V, d]. Returns [N, d]."""
-        alpha = self.weights(index, h, src, table, rel_value)
-        if self.compose == "add":  # φ is linear: (e_j + e_n) W_val = (h W_val)[src] + (table W_val)[rel_value]
-            msg = (h @ self.w_val)[src] + (table @ self.w_val)[rel_value]
+    def forward(self, index: RelationIndex, h: Tensor, table: Tensor, mem_node: Tensor, mem_value: Tensor) -> Tensor:
+        """See :meth:`weights` for the arguments. Returns the new node states [N, d]."""
+        alpha = self.weights(index, h, table, mem_node, mem_value)
+        if self.compose == "add":  # φ is linear: (e_j + e_n) W_val = (h W_val)[j] + (table W_val)[v]
+            msg = (h @ self.w_val)[mem_node] + (table @ self.w_val)[mem_value]
         else:
-            msg = compose(h[src], table[rel_value], self.compose) @ self.w_val
+            msg = compose(h[mem_node], table[mem_value], self.compose) @ self.w_val
         return F.leaky_relu(h @ self.w_self + spmm(index, alpha, msg), 0.2)
 
     def extra_repr(self) -> str:
@@ -159,14 +160,13 @@ class RelationGraphEncoder(nn.Module):
         """e_n = (e_t ‖ e_v) W_n for every value of every relation: [Σ num_values, d]."""
         return torch.cat([self.type_emb[self.value_type], self.value_emb], dim=1) @ self.w_n
 
-    def forward(self, dst: Tensor, src: Tensor, rel: Tensor, value: Tensor) -> Tensor:
-        """Edges (any order): dst/src owner ids, rel relation position, value id within that relation. [N, d]."""
-        index, order = edge_index(dst, self.num_nodes)
-        src, gv = src[order], (self.offsets[rel] + value)[order]
+    def forward(self, index: RelationIndex, mem_node: Tensor, mem_value: Tensor) -> Tensor:
+        """index: sampled edges (N × M, see :func:`edge_index`); mem_node: [M] owner of each membership;
+        mem_value: [M] its value as a row of :meth:`relation_table` (``offsets[r] + value``). Returns [N, d]."""
         table = self.relation_table()
         h, states = self.node, [self.node]
         for layer in self.layers:
-            h = layer(index, h, src, table, gv)
+            h = layer(index, h, table, mem_node, mem_value)
             states.append(h)
         return torch.stack(states).mean(0)
 

@@ -6,7 +6,8 @@ binary cross-entropy on the RNS similarity s ∈ [0, 1]: sampled same-value neig
 owners -> 0 (the paper's "similarity loss with negative sampling"; BCE is our reading of its form).
 
 Schedule (full-graph mode): every epoch samples ``neighbors`` same-value neighbours per owner and relation
-(two hops through the attribute-value nodes, never the dense item–item graph), keeps the top t_r fraction
+(two hops through the attribute-value nodes, never the dense item–item graph; repeated draws collapse into
+one edge; messages are computed per item–value membership, see hetrec/model/ramgnn.py), keeps the top t_r fraction
 by similarity (``rns=False`` keeps all: the RAM-rel ablation), steps the threshold bandit on the kept
 neighbours' average distance, then runs the epoch's BPR steps with one full propagation per step. Users
 get their own encoder when they have attributes (ML-100K: age, gender, occupation), else an ID table.
@@ -24,7 +25,8 @@ from torch import Tensor, nn
 from hetrec.errors import HetrecError
 from hetrec.graph import relations as R
 from hetrec.model.loss import bpr_loss, l2
-from hetrec.model.ramgnn import RelationGraphEncoder, SimilarityMLP
+from hetrec.graph.adjacency import RelationIndex
+from hetrec.model.ramgnn import RelationGraphEncoder, SimilarityMLP, edge_index
 from hetrec.pretrain.common import check_config, fit, train_index
 from hetrec.pretrain.config import PretrainConfig, PretrainResult
 from hetrec.pretrain.rns import ThresholdBandit, ValueIndex, keep_top, sample_same_value, value_index
@@ -40,7 +42,11 @@ def attribute_relations(graph, owner: str, item_type: str) -> list[tuple[str, st
 
 @dataclass
 class Side:
-    """One owner type's item/user graph: its relations, their value indexes, encoder and RNS."""
+    """One owner type's item/user graph: its relations, their value indexes, encoder and RNS.
+
+    Memberships (owner, value) of all relations are concatenated: relation r's start at ``mem_offsets[r]``;
+    ``mem_node``/``mem_value`` give each one's owner and its row of the encoder's relation table.
+    """
 
     owner: str
     relations: list[tuple[str, str, str]]
@@ -48,6 +54,9 @@ class Side:
     encoder: RelationGraphEncoder
     mlp: SimilarityMLP
     bandit: ThresholdBandit
+    mem_offsets: list[int]
+    mem_node: Tensor
+    mem_value: Tensor
 
 
 def _side(graph, owner: str, item_type: str, cfg: PretrainConfig, device) -> Side | None:
@@ -59,28 +68,34 @@ def _side(graph, owner: str, item_type: str, cfg: PretrainConfig, device) -> Sid
     enc = RelationGraphEncoder(n, [v.num_values for v in vis], cfg.dim, layers=cfg.layers, compose=cfg.compose,
                                attention=cfg.attention).to(device)
     bandit = ThresholdBandit([c[1] for c in rels], epsilon=cfg.rns_epsilon)
-    return Side(owner, rels, vis, enc, SimilarityMLP(cfg.dim).to(device), bandit)
+    sizes = [v.mem_col.numel() for v in vis]
+    mem_value = [enc.offsets[r] + torch.repeat_interleave(torch.arange(v.num_values, device=device), v.mem_crow.diff())
+                 for r, v in enumerate(vis)]
+    return Side(owner, rels, vis, enc, SimilarityMLP(cfg.dim).to(device), bandit,
+                mem_offsets=[sum(sizes[:r]) for r in range(len(vis))],
+                mem_node=torch.cat([v.mem_col for v in vis]), mem_value=torch.cat(mem_value))
 
 
 @torch.no_grad()
-def _epoch_neighbours(side: Side, k: int, rns: bool, gen) -> tuple[tuple[Tensor, ...], list[tuple[Tensor, Tensor]],
+def _epoch_neighbours(side: Side, k: int, rns: bool, gen) -> tuple[RelationIndex, list[tuple[Tensor, Tensor]],
                                                                      dict[str, float]]:
-    """Sample, filter by the thresholds; returns (flat edges dst/src/rel/value, positive pairs per relation,
-    average distance of the kept neighbours per relation)."""
+    """Sample and filter by the thresholds; returns (edge index owner × membership, positive pairs per
+    relation for the similarity loss, average distance of the kept neighbours per relation)."""
     n = side.encoder.num_nodes
     owners = torch.arange(n, device=side.encoder.node.device)
     z = side.mlp.project(side.encoder.node.detach())
-    parts, pairs, dist = [], [], {}
+    dsts, mems, pairs, dist = [], [], [], {}
     for r, vi in enumerate(side.values):
-        nbr, val, valid = sample_same_value(vi, owners, k, gen)
+        nbr, _, member, valid = sample_same_value(vi, owners, k, gen)
         d = side.mlp.l1(z[:, None, :], z[nbr])
         keep = keep_top(-d, valid, side.bandit.thresholds[vi.name]) if rns else valid
         dist[vi.name] = float(d[keep].mean()) if bool(keep.any()) else float("nan")
         dst = owners[:, None].expand_as(nbr)
-        parts.append((dst[keep], nbr[keep], torch.full_like(nbr[keep], r), val[keep]))
+        dsts.append(dst[keep])
+        mems.append(member[keep] + side.mem_offsets[r])
         pairs.append((dst[valid], nbr[valid]))
-    edges = tuple(torch.cat([p[i] for p in parts]) for i in range(4))
-    return edges, pairs, dist
+    index = edge_index(torch.cat(dsts), torch.cat(mems), n, side.mem_node.numel())
+    return index, pairs, dist
 
 
 def _sim_loss(side: Side, pairs: list[tuple[Tensor, Tensor]], size: int, gen) -> Tensor:
@@ -144,8 +159,9 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device | str = "cpu",
     thresholds: list[dict] = []
 
     def user_item() -> tuple[Tensor, Tensor]:
-        items = item_side.encoder(*state["edges"][item_type])
-        users = user_side.encoder(*state["edges"][R.USER]) if user_side else user_table
+        items = item_side.encoder(state["edges"][item_type], item_side.mem_node, item_side.mem_value)
+        users = (user_side.encoder(state["edges"][R.USER], user_side.mem_node, user_side.mem_value) if user_side
+                 else user_table)
         return users, items
 
     def train_epoch(epoch: int) -> dict:

@@ -7,7 +7,8 @@ vectorised over all owners at once.
 
 Readings of the paper (documented choices):
 - Sampling: for owner i and relation r, each of the k draws picks one of i's values uniformly (among values
-  with another member), then one other member of that value uniformly; draws are with replacement.
+  with another member), then one other member of that value uniformly; draws are with replacement and the
+  model collapses repeated (i, value, j) draws into one edge.
 - Threshold t_r ∈ [ε, 1] is the fraction of i's valid sampled neighbours kept, ranked by similarity
   (at least one is kept when any exists). Initial t_r = 0.5 (as CARE-GNN's neighbour selector starts).
 - Bandit (one per relation, once per epoch): reward +1 if the average distance of kept neighbours fell since
@@ -69,12 +70,13 @@ def value_index(owners: Tensor, values: Tensor, num_owners: int, num_values: int
 
 
 def sample_same_value(vi: ValueIndex, owners: Tensor, k: int,
-                      generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """k same-value neighbours per owner: ``(neighbour [n, k], value [n, k], valid [n, k])``.
+                      generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """k same-value neighbours per owner: ``(neighbour, value, membership, valid)``, each [n, k].
 
-    A neighbour j != i shares ``value`` with i; rows of owners without such a value are all invalid (their
-    neighbour/value entries are 0 and must be ignored). Exact exclusion of i: draw r in [0, deg(v) − 1) and
-    skip i's own position in v's sorted member list.
+    A neighbour j != i shares ``value`` with i; ``membership`` is the position of (value, j) in
+    ``mem_col`` (a message depends only on that pair, so models compute it once per membership). Rows of
+    owners without such a value are all invalid (their entries are 0 and must be ignored). Exact exclusion of
+    i: draw r in [0, deg(v) − 1) and skip i's own position in v's sorted member list.
     """
     dev = vi.own_crow.device
     owners = owners.to(dev, torch.int64)
@@ -83,7 +85,7 @@ def sample_same_value(vi: ValueIndex, owners: Tensor, k: int,
     valid = (deg > 0)[:, None].expand(n, k).clone()
     if vi.own_val.numel() == 0 or n == 0:
         zero = torch.zeros(n, k, dtype=torch.int64, device=dev)
-        return zero, zero.clone(), valid
+        return zero, zero.clone(), zero.clone(), valid
     u1 = torch.rand(n, k, generator=generator, device=dev)
     pos = start[:, None] + (u1 * deg[:, None]).long().clamp_max(deg[:, None] - 1).clamp_min(0)
     value = vi.own_val[pos.clamp_max(vi.own_val.numel() - 1)]
@@ -92,8 +94,8 @@ def sample_same_value(vi: ValueIndex, owners: Tensor, k: int,
     u2 = torch.rand(n, k, generator=generator, device=dev)
     r = (u2 * (m_deg - 1)).long().clamp_max(m_deg - 2).clamp_min(0)
     r = r + (r >= self_pos).long()
-    nbr = vi.mem_col[(m_start + r).clamp_max(vi.mem_col.numel() - 1)]
-    return torch.where(valid, nbr, 0), torch.where(valid, value, 0), valid
+    member = torch.where(valid, (m_start + r).clamp_max(vi.mem_col.numel() - 1), 0)
+    return torch.where(valid, vi.mem_col[member], 0), torch.where(valid, value, 0), member, valid
 
 
 def keep_top(similarity: Tensor, valid: Tensor, threshold: float) -> Tensor:

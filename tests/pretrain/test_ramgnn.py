@@ -40,39 +40,55 @@ def _tiny_layer_case(attention, mode="corr"):
     layer = RelationAttention(4, compose=mode, attention=attention).double()
     h = torch.randn(4, 4, dtype=torch.float64)
     table = torch.randn(3, 4, dtype=torch.float64)
-    # edges (dst, src, value): node 0 <- 1 (v0), 2 (v1), 3 (v0); node 1 <- 0 (v2); nodes 2, 3 none
-    dst, src, val = torch.tensor([1, 0, 0, 0]), torch.tensor([0, 1, 2, 3]), torch.tensor([2, 0, 1, 0])
-    index, order = edge_index(dst, 4)
-    return layer, h, table, index, src[order], val[order], dst[order]
+    # memberships (node j, value v): m0 = (1, v0), m1 = (2, v1), m2 = (3, v0), m3 = (0, v2)
+    mem_node, mem_value = torch.tensor([1, 2, 3, 0]), torch.tensor([0, 1, 0, 2])
+    # edges dst <- membership: 0 <- m0, m1, m2 (m0 drawn twice: collapses); 1 <- m3; nodes 2, 3 none
+    index = edge_index(torch.tensor([0, 1, 0, 0, 0]), torch.tensor([2, 3, 0, 1, 0]), 4, 4)
+    assert index.dst.tolist() == [0, 0, 0, 1] and index.src.tolist() == [0, 1, 2, 3]
+    return layer, h, table, index, mem_node, mem_value
+
+
+def test_edge_index_transpose_matches_dense():
+    index = edge_index(torch.tensor([2, 0, 2, 1, 2]), torch.tensor([1, 3, 0, 3, 1]), 3, 4)
+    dense = torch.zeros(3, 4)
+    dense[index.dst, index.src] = torch.arange(1.0, index.num_edges + 1)
+    vals = torch.arange(1.0, index.num_edges + 1)
+    x = torch.randn(4, 2, requires_grad=True)
+    from hetrec.model.sparse import spmm
+    out = spmm(index, vals, x)
+    assert torch.allclose(out, dense @ x)
+    out.sum().backward()
+    assert torch.allclose(x.grad, dense.T @ torch.ones(3, 2))
+    assert index.in_deg.tolist() == [1.0, 1.0, 2.0] and index.out_deg.tolist() == [1.0, 1.0, 0.0, 2.0]
 
 
 def test_attention_weights_equal_hand_softmax_and_sum_to_one():
-    layer, h, table, index, src, val, dst = _tiny_layer_case(True)
-    alpha = layer.weights(index, h, src, table, val)
+    layer, h, table, index, mem_node, mem_value = _tiny_layer_case(True)
+    alpha = layer.weights(index, h, table, mem_node, mem_value)
     a = torch.stack([layer.p @ torch.sigmoid(h[j] @ layer.w_key + table[v] @ layer.w_qry + layer.b)
-                     for j, v in zip(src.tolist(), val.tolist())])
-    e0 = torch.exp(a[dst == 0])
-    assert torch.allclose(alpha[dst == 0], e0 / e0.sum(), atol=1e-12)
-    assert torch.allclose(alpha[dst == 1], torch.ones(1, dtype=torch.float64))
-    sums = torch.zeros(4, dtype=torch.float64).index_add(0, dst, alpha)
+                     for j, v in zip(mem_node.tolist(), mem_value.tolist())])
+    e0 = torch.exp(a[:3])
+    assert torch.allclose(alpha[:3], e0 / e0.sum(), atol=1e-12)
+    assert torch.allclose(alpha[3:], torch.ones(1, dtype=torch.float64))
+    sums = torch.zeros(4, dtype=torch.float64).index_add(0, index.dst, alpha)
     assert torch.allclose(sums, torch.tensor([1.0, 1.0, 0.0, 0.0], dtype=torch.float64))
     # the layer output, edge by edge
-    out = layer(index, h, src, table, val)
+    out = layer(index, h, table, mem_node, mem_value)
     agg = torch.zeros(4, 4, dtype=torch.float64)
-    for e, (i, j, v) in enumerate(zip(dst.tolist(), src.tolist(), val.tolist())):
-        agg[i] += alpha[e] * (circular_correlation(h[j], table[v]) @ layer.w_val)
+    for e, (i, m) in enumerate(zip(index.dst.tolist(), index.src.tolist())):
+        agg[i] += alpha[e] * (circular_correlation(h[mem_node[m]], table[mem_value[m]]) @ layer.w_val)
     expect = torch.nn.functional.leaky_relu(h @ layer.w_self + agg, 0.2)
     assert torch.allclose(out, expect, atol=1e-12)
 
 
 @pytest.mark.parametrize("mode", ["add", "mul"])
 def test_uniform_weights_without_attention(mode):
-    layer, h, table, index, src, val, dst = _tiny_layer_case(False, mode)
-    alpha = layer.weights(index, h, src, table, val)
+    layer, h, table, index, mem_node, mem_value = _tiny_layer_case(False, mode)
+    alpha = layer.weights(index, h, table, mem_node, mem_value)
     assert alpha.tolist() == pytest.approx([1 / 3, 1 / 3, 1 / 3, 1.0])
-    msg = compose(h[src], table[val], mode) @ layer.w_val
-    agg = torch.zeros(4, 4, dtype=torch.float64).index_add(0, dst, alpha[:, None] * msg)
-    out = layer(index, h, src, table, val)
+    msg = compose(h[mem_node], table[mem_value], mode) @ layer.w_val
+    agg = torch.zeros(4, 4, dtype=torch.float64).index_add(0, index.dst, alpha[:, None] * msg[index.src])
+    out = layer(index, h, table, mem_node, mem_value)
     assert torch.allclose(out, torch.nn.functional.leaky_relu(h @ layer.w_self + agg, 0.2), atol=1e-12)
 
 

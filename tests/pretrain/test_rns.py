@@ -18,7 +18,9 @@ def test_samples_share_a_value_never_self_and_cover_all_neighbours():
     vi = value_index(o, v, n, nv)
     values_of = [set(v[o == i].tolist()) for i in range(n)]
     brute = [{j for j in range(n) if j != i and values_of[i] & values_of[j]} for i in range(n)]
-    nbr, val, valid = sample_same_value(vi, torch.arange(n), 400, torch.Generator().manual_seed(1))
+    nbr, val, mem, valid = sample_same_value(vi, torch.arange(n), 400, torch.Generator().manual_seed(1))
+    assert torch.equal(vi.mem_col[mem][valid], nbr[valid])  # membership = position of (value, j)
+    assert torch.equal(torch.searchsorted(vi.mem_crow, mem, right=True)[valid] - 1, val[valid])
     for i in range(n):
         assert bool(valid[i].all()) == bool(brute[i]) and bool(valid[i].any()) == bool(brute[i])
         got = set(nbr[i][valid[i]].tolist())
@@ -31,7 +33,7 @@ def test_samples_share_a_value_never_self_and_cover_all_neighbours():
 def test_sampling_is_uniform_over_values_then_members():
     # owner 0 has values 0 and 1; value 0 = {0, 1, 2}, value 1 = {0, 3}: P(1) = P(2) = 1/4, P(3) = 1/2
     vi = value_index(torch.tensor([0, 1, 2, 0, 3]), torch.tensor([0, 0, 0, 1, 1]), 4, 2)
-    nbr, _, valid = sample_same_value(vi, torch.tensor([0]), 40000, torch.Generator().manual_seed(0))
+    nbr, _, _, valid = sample_same_value(vi, torch.tensor([0]), 40000, torch.Generator().manual_seed(0))
     freq = torch.bincount(nbr[0], minlength=4).double() / 40000
     assert valid.all()
     assert torch.allclose(freq, torch.tensor([0.0, 0.25, 0.25, 0.5], dtype=torch.float64), atol=0.015)
@@ -39,7 +41,7 @@ def test_sampling_is_uniform_over_values_then_members():
 
 def test_owner_alone_with_its_values_gets_no_neighbour():
     vi = value_index(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 1]), 4, 2)  # 0 alone on value 0; 3 has none
-    nbr, _, valid = sample_same_value(vi, torch.arange(4), 5)
+    nbr, _, _, valid = sample_same_value(vi, torch.arange(4), 5)
     assert valid.tolist() == [[False] * 5, [True] * 5, [True] * 5, [False] * 5]
     assert nbr[1].tolist() == [2] * 5 and nbr[2].tolist() == [1] * 5
 
