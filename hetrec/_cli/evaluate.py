@@ -42,14 +42,16 @@ def command(runs, split, ks, protocol, num_negatives, sparse_threshold, graph, d
     label = rows[0]["protocol"]
     if label != "full":
         label += f" (each target vs {num_negatives} random items: NOT comparable with full ranking)"
+    names = [r["run"].name if len({x["run"].name for x in rows}) == len(rows) else str(r["run"]) for r in rows]
     ks_done = sorted({int(k.split("@")[1]) for k in rows[0] if k.startswith("hit@")})
-    main = [{"run": r["run"], "model": r["model"], "init": r["init"],
-             **{f"{m}@{k}": r[f"{m}@{k}"] for k in ks_done for m in RANKING}} for r in rows]
-    report.table(main, title=f"{split} — {label} — {rows[0]['n_users']} users")
-    extra = []
-    for r in rows:
-        row = {"run": r["run"], "sparse users": r.get("n_sparse")}
-        row.update({f"sparse/{m}@{k}": r.get(f"sparse/{m}@{k}") for k in ks_done for m in ("hit", "ndcg")})
-        row.update({f"coverage@{k}": r.get(f"coverage@{k}") for k in ks_done})
-        extra.append(row)
-    report.table(extra, title=f"sparse items (<= {sparse_threshold} train interactions) and catalogue coverage")
+    one_target = all(r["n_targets"] == r["n_users"] for r in rows)  # leave-one-out: recall@k == hit@k
+    table = []
+    for k in ks_done:  # rows = (cut-off, run): the runs of one cut-off sit next to each other
+        for name, r in zip(names, rows):
+            row = {"run": name, "model": r["model"] + ("" if r["init"] == "none" else f"+{r['init']}"), "k": k}
+            row.update({m: r[f"{m}@{k}"] for m in RANKING if m != "recall" or one_target is False})
+            row.update({"coverage": r.get(f"coverage@{k}"), "sparse hit": r.get(f"sparse/hit@{k}")})
+            table.append(row)
+    report.table(table, title=f"{split}, {label}: {rows[0]['n_users']} users; sparse = the {rows[0].get('n_sparse', 0)} "
+                              f"users whose target has <= {sparse_threshold} train interactions"
+                              + ("; recall = hit (one target per user)" if one_target else ""))

@@ -138,6 +138,6 @@ def run(cfg: EvaluateConfig) -> list[dict]:
         suffix = "" if cfg.protocol == "full" else f"_{metrics['protocol']}"
         write_json(run_dir / f"metrics_{cfg.split}{suffix}.json", metrics)
         init = (manifest.get("paths") or {}).get("init")
-        rows.append({"run": str(run_dir), "model": manifest["config"].get("model"),
+        rows.append({"run": run_dir, "model": manifest["config"].get("model"),
                      "init": Path(init).name if init else "none", "split": cfg.split, **metrics})
     return rows

@@ -89,11 +89,9 @@ def build_model(cfg: FinetuneConfig, artifact, init: dict | None) -> nn.Module:
             from hetrec.model.lightgcn import LightGCN
             return LightGCN(n_u, n_i, cfg.dim, num_layers=cfg.layers, item_type=it, init=init)
         if cfg.model == "ramgnn":
-            from hetrec.model.ramgnn_rec import RAMGNNRec
-            g = artifact.graph
-            sizes = {t: g.num_nodes(t) for t in g.ntypes if t not in ("user", it)}
-            return RAMGNNRec(n_u, n_i, cfg.dim, attribute_sizes=sizes, item_type=it, num_layers=cfg.layers,
-                             init=init)
+            from hetrec.model.ramgnn_rec import RAMGNNRec, item_attribute_sizes
+            return RAMGNNRec(n_u, n_i, cfg.dim, attribute_sizes=item_attribute_sizes(artifact.graph, it),
+                             item_type=it, num_layers=cfg.layers, init=init)
         from hetrec.model.popular import popularity_embeddings
         return Fixed(*popularity_embeddings(artifact.graph, it))
     except ValueError as e:
