@@ -60,59 +60,25 @@ def _build_graph_run(cfg, log):
 
 
 # pretrain: the TOML table is PretrainConfig's fields plus `graph` (the build_graph stage it reads)
-def _pretrain_stage_config():
-    """The stage's own config dataclass if it has one with a `graph` field, else None."""
-    from hetrec.stages import pretrain
-
-    for obj in vars(pretrain).values():
-        if dataclasses.is_dataclass(obj) and isinstance(obj, type) and "graph" in {f.name for f in
-                                                                                  dataclasses.fields(obj)}:
-            return obj
-    return None
-
-
 def _pretrain_config():
     from hetrec.pretrain.config import PretrainConfig
 
-    stage_cfg = _pretrain_stage_config()
-    if stage_cfg is not None:
-        return stage_cfg
     return dataclasses.make_dataclass("PretrainTable", [("graph", str)] + [
         (f.name, f.type, dataclasses.field(default=f.default)) for f in dataclasses.fields(PretrainConfig)])
 
 
 def _pretrain_build(values: dict, out: Path, device: str):
     from hetrec.pretrain.config import PretrainConfig
+    from hetrec.stages.pretrain import PretrainStageConfig
 
-    stage_cfg = _pretrain_stage_config()
-    if stage_cfg is not None:
-        return _construct(stage_cfg, values, out, device)
-    rest = {k: v for k, v in values.items() if k != "graph"}
-    return {"cfg": PretrainConfig(**rest), "graph": Path(values["graph"]), "out": out, "device": device, "force": True}
+    method = PretrainConfig(**{k: v for k, v in values.items() if k != "graph"})
+    return PretrainStageConfig(graph=Path(values["graph"]), out=out, pretrain=method, device=device, force=True)
 
 
-def _construct(cls, values: dict, out: Path, device: str):
-    names = {f.name for f in dataclasses.fields(cls)}
-    if "method_config" in names or "pretrain" in names:  # nested PretrainConfig
-        from hetrec.pretrain.config import PretrainConfig
-
-        key = "method_config" if "method_config" in names else "pretrain"
-        inner = {k: v for k, v in values.items() if k not in names}
-        values = {**{k: v for k, v in values.items() if k in names}, key: PretrainConfig(**inner)}
-    extra = {k: v for k, v in {"out": out, "force": True, "device": device}.items() if k in names}
-    return cls(**values, **extra)
-
-
-def _pretrain_run(built, log):
-    import inspect
-
+def _pretrain_run(cfg, log):
     from hetrec.stages import pretrain
 
-    if isinstance(built, dict):  # run(cfg, *, graph, out, device, force, log)
-        accepted = inspect.signature(pretrain.run).parameters
-        kwargs = {k: v for k, v in {**built, "log": log}.items() if k != "cfg" and k in accepted}
-        return pretrain.run(built["cfg"], **kwargs)
-    return pretrain.run(built, log=log)
+    return pretrain.run(cfg, log=log)
 
 
 # finetune
