@@ -13,8 +13,18 @@ from typing import Mapping, Sequence
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 VAL_METRIC = "val_ndcg@10"
+LOSS_TERMS = ("bpr", "kg", "sim", "reg")  # summed when a log has no total `loss` column (e.g. KGAT's)
+
+
+def _loss(log: pd.DataFrame) -> tuple[pd.Series | None, list[str]]:
+    """The total loss per epoch, or the sum of the logged terms (and their names) when no total is logged."""
+    if "loss" in log:
+        return log["loss"], []
+    terms = [t for t in LOSS_TERMS if t in log]
+    return (log[terms].sum(axis=1), terms) if terms else (None, [])
 
 
 def _save(fig: Figure, path: str | os.PathLike) -> Path:
@@ -41,8 +51,9 @@ def training_curves(groups: Mapping[str, Mapping[str, pd.DataFrame]], path: str 
         loss_ax, val_ax = axes[r]
         for name, log in runs.items():
             epoch = log["epoch"] if "epoch" in log else pd.Series(range(1, len(log) + 1))
-            if "loss" in log:
-                loss_ax.plot(epoch, log["loss"], marker=".", label=name)
+            loss, terms = _loss(log)
+            if loss is not None:
+                loss_ax.plot(epoch, loss, marker=".", label=name if not terms else f"{name} ({'+'.join(terms)})")
             if metric in log and log[metric].notna().any():
                 ok = log[metric].notna()
                 val_ax.plot(epoch[ok], log[metric][ok], marker=".", label=name)
@@ -51,6 +62,7 @@ def training_curves(groups: Mapping[str, Mapping[str, pd.DataFrame]], path: str 
                    ylabel=metric.removeprefix("val_"))
         for ax in (loss_ax, val_ax):
             ax.grid(alpha=0.3)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if ax.lines:
                 ax.legend(fontsize=8)
     if not groups:
@@ -64,7 +76,7 @@ def metric_bars(rows: Sequence[Mapping], path: str | os.PathLike, *, metrics: Se
     """Grouped bars: one group per row (method), one bar per metric, values printed on the bars."""
     metrics = [m for m in metrics if any(isinstance(r.get(m), (int, float)) for r in rows)] or list(metrics)
     n, m = len(rows), len(metrics)
-    fig = Figure(figsize=(max(6.0, 1.1 * n * max(m, 1) + 2), 4.2))
+    fig = Figure(figsize=(max(6.0, 0.55 * n * max(m, 1) + 2), 4.2))
     ax = fig.subplots()
     width = 0.8 / max(m, 1)
     for j, metric in enumerate(metrics):

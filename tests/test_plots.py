@@ -40,3 +40,13 @@ def test_metric_bars_png(tmp_path):
     # equal bar widths, so painted area ~ total height: hit (0.23) / ndcg (0.14), plus equal legend swatches
     assert abs(orange / blue - 0.23 / 0.14) < 0.15
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_loss_falls_back_to_the_sum_of_logged_terms():
+    from hetrec.plots import _loss
+
+    loss, terms = _loss(pd.DataFrame({"epoch": [1, 2], "bpr": [0.5, 0.4], "kg": [0.25, 0.5], "val_ndcg@10": [0, 0]}))
+    assert terms == ["bpr", "kg"] and loss.tolist() == [0.75, 0.9]
+    loss, terms = _loss(pd.DataFrame({"epoch": [1], "loss": [2.0], "bpr": [1.0]}))
+    assert terms == [] and loss.tolist() == [2.0]
+    assert _loss(pd.DataFrame({"epoch": [1]}))[0] is None
