@@ -6,8 +6,8 @@ For each recommended item we look for the most telling short path from the user 
    attribute value (author, tag, year, ...) with items the user rated. A path scores
    ``idf(value) * w_best * (1 + log n)``: rarer values (an author rather than a language), higher
    ratings (``w = rating / max rating``) and more of the user's items sharing it score higher.
-   One such item -> "same author as The Hobbit, which you rated 5"; several highly rated ones ->
-   "tagged fantasy like 3 books you rated highly".
+   One such item -> "same author (J.R.R. Tolkien) as The Hobbit, which you rated 5"; several highly
+   rated ones -> "tagged fantasy like The Hobbit and 2 more books you rated highly".
 2. ``user -rates-> item j <-rates- other users -rates-> recommended item`` (co-rating) as the fallback
    when no informative value is shared: "12 people who rated X (you: 5) also rated this".
 
@@ -29,14 +29,15 @@ from hetrec.graph import relations as R
 MIN_IDF = math.log(2.0)  # values held by more than half the catalogue explain nothing
 HIGH = 0.8  # a rating >= 80% of the maximum (4 of 5) counts as "rated highly"
 
-PHRASES = {  # relation -> (one rated item, several rated items); {v} value, {t} title, {r} rating, {n} count
-    "written_by": ("same author ({v}) as {t}, which you rated {r}", "by {v}, like {n} {items} you rated{hi}"),
-    "has_tag": ("tagged {v} like {t}, which you rated {r}", "tagged {v} like {n} {items} you rated{hi}"),
-    "in_language": ("in {v} like {t}, which you rated {r}", "in {v} like {n} {items} you rated{hi}"),
-    "published_in": ("from {v} like {t}, which you rated {r}", "from {v} like {n} {items} you rated{hi}"),
+PHRASES = {  # relation -> (one rated item, several rated items); {v} value, {t} title, {r} rating, {m} how many more
+    "written_by": ("same author ({v}) as {t}, which you rated {r}",
+                   "by {v}, like {t} and {m} more {items} you rated{hi}"),
+    "has_tag": ("tagged {v} like {t}, which you rated {r}", "tagged {v} like {t} and {m} more {items} you rated{hi}"),
+    "in_language": ("in {v} like {t}, which you rated {r}", "in {v} like {t} and {m} more {items} you rated{hi}"),
+    "published_in": ("from {v} like {t}, which you rated {r}", "from {v} like {t} and {m} more {items} you rated{hi}"),
 }
 PRIORITY = {"written_by": 0, "has_tag": 1, "published_in": 3, "in_language": 4}  # equal scores: more specific first
-GENERIC = ("{a} {v} like {t}, which you rated {r}", "{a} {v} like {n} {items} you rated{hi}")
+GENERIC = ("{a} {v} like {t}, which you rated {r}", "{a} {v} like {t} and {m} more {items} you rated{hi}")
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Explanation:
     kind: str  # attribute | co-rating | none
     relation: str | None = None  # e.g. "book:written_by:author"
     value: str | None = None  # the shared attribute value
-    via_item: int | None = None  # raw id of the cited rated item (None when several)
+    via_item: int | None = None  # raw id of the cited rated item (the best-rated one when several)
     count: int = 0  # rated items sharing the value, or co-raters
 
 
@@ -129,16 +130,19 @@ def _raw_item(artifact, node: int) -> int:
 
 
 def _attribute_text(etype, value, holders, rated, ratings, high, titles, artifact) -> Explanation:
-    noun = "books" if artifact.item_type == "book" else "items"
+    noun = "book" if artifact.item_type == "book" else "item"
     one, many = PHRASES.get(etype[1], GENERIC)
     key = R.etype_key(etype)
     n_high = int((holders & high).sum())
-    if n_high >= 2 or (holders.sum() >= 2 and n_high == 0):
-        n, hi = (n_high, " highly") if n_high >= 2 else (int(holders.sum()), "")
-        text = many.format(v=value, n=n, items=noun, hi=hi, a=etype[2])
-        return Explanation(text, "attribute", key, value, None, n)
-    j = int(np.flatnonzero(holders)[np.argmax(ratings[holders])])
-    text = one.format(t=titles[rated[j]], r=_fmt_rating(ratings[j]), v=value, a=etype[2])
+    group = holders & high if n_high >= 2 else holders
+    j = int(np.flatnonzero(group)[np.argmax(ratings[group])])  # the best-rated holder is named
+    title = titles[rated[j]]
+    if group.sum() >= 2 and (n_high >= 2 or n_high == 0):
+        n = int(group.sum())
+        text = many.format(v=value, t=title, m=n - 1, items=noun + ("s" if n > 2 else ""),
+                           hi=" highly" if n_high >= 2 else "", a=etype[2])
+        return Explanation(text, "attribute", key, value, _raw_item(artifact, int(rated[j])), n)
+    text = one.format(t=title, r=_fmt_rating(ratings[j]), v=value, a=etype[2])
     return Explanation(text, "attribute", key, value, _raw_item(artifact, int(rated[j])), 1)
 
 

@@ -176,7 +176,8 @@ def write_plots(pipe: Pipeline, rows: list[dict]) -> list[Path]:
                 groups.setdefault(kind, {})[name.removeprefix(f"{kind}.")] = frame
     paths = [training_curves(groups, pipe.out / "training_curves.png")]
     if rows:
-        paths.append(metric_bars(rows, pipe.out / "test_metrics.png", title=f"{pipe.name}: test metrics (full ranking)"))
+        paths.append(metric_bars(rows, pipe.out / "test_metrics.png",
+                                 title=f"{pipe.name}: test metrics (full ranking)"))
     return paths
 
 

@@ -111,7 +111,8 @@ def test_several_highly_rated_items_sharing_a_value_are_counted(run_dir):
     art.graph.add_edges(user3, int(book.loc[10]), etype=("user", "rates", "book"),
                         data={"rating": torch.tensor([5.0])})
     (e,) = explain(art, user3, np.array([book.loc[11]]))
-    assert e.text == "tagged fantasy like 2 books you rated highly" and e.count == 2 and e.via_item is None
+    assert e.text == "tagged fantasy like Mistborn and 1 more book you rated highly"
+    assert e.count == 2 and e.via_item == 17  # tie at 5 stars: the first rated (Mistborn, node order) is named
 
 
 def test_unknown_user_is_one_line_error(run_dir):
