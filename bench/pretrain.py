@@ -93,7 +93,11 @@ def main() -> None:
              "pretrain val ndcg@10": mean_std(r["val_ndcg@10"]),
              "pretrain epochs": mean_std(r["epochs"]).replace(".0000", ""),
              "pretrain s": mean_std(r["pretrain_s"])} for m, r in results.items()]
-    report.table(rows, title=title)
+    print(title)  # a markdown table, ready for docs/benchmarks.md
+    cols = list(rows[0])
+    print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    for r in rows:
+        print("| " + " | ".join(str(r[c]) for c in cols) + " |")
 
 
 if __name__ == "__main__":
