@@ -85,8 +85,9 @@ def _check_types(where: str, values: dict, fields: dict[str, dataclasses.Field])
         if isinstance(default, tuple) and isinstance(value, list):
             value = tuple(value)
         expected = type(default) if default is not None and not dataclasses.is_dataclass(default) else None
-        ok = expected is None or (isinstance(value, expected) or (expected is float and isinstance(value, int))) \
-            and isinstance(value, bool) == (expected is bool)
+        ok = expected is None or (
+            (isinstance(value, expected) or (expected is float and isinstance(value, int)))
+            and isinstance(value, bool) == (expected is bool))  # true/false only where a bool is expected
         if not ok:
             raise HetrecError(f"{where}, key '{key}': expected {expected.__name__}, got {value!r}")
         out[key] = value

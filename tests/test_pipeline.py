@@ -290,3 +290,16 @@ def test_demo_pipeline_end_to_end(tmp_path):
     assert min(rows[m]["ndcg@10"] for m in rows if m != "popular") > 2 * rows["popular"]["ndcg@10"]
     rec = run(RecommendConfig(run=pipe.stage_dir("finetune.lightgcn_ramgnn"), user=7, k=5))
     assert len(rec["items"]) == 5 and all(r["explanation"] for r in rec["items"])
+
+
+def test_cli_rejects_unknown_key_in_a_real_table_before_writing(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import hetrec_cli
+
+    p = write(tmp_path, REAL.replace("epochs = 2", "epoch = 2"))
+    res = CliRunner().invoke(hetrec_cli, ["run", str(p), "--out", str(tmp_path / "out")])
+    assert res.exit_code != 0 and isinstance(res.exception, HetrecError)
+    msg = str(res.exception)
+    assert str(p) in msg and "[finetune.mf]" in msg and "'epoch'" in msg and "epochs" in msg
+    assert not (tmp_path / "out").exists()
