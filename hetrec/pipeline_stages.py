@@ -119,8 +119,8 @@ def _evaluate_run(built, log):
     cfg, out = built
     start = time.perf_counter()
     rows = evaluate.run(cfg)
-    for row in rows:
-        row["run"] = Path(row["run"]).name
+    rows = [{**{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()},  # NaN -> null
+             "run": Path(row["run"]).name} for row in rows]
     with atomic_dir(out, force=True) as tmp:
         (tmp / RESULTS).write_text(json.dumps(rows, indent=2, default=str))
         config = {k: (list(map(str, v)) if isinstance(v, (list, tuple)) else v)
