@@ -303,3 +303,46 @@ def test_cli_rejects_unknown_key_in_a_real_table_before_writing(tmp_path):
     msg = str(res.exception)
     assert str(p) in msg and "[finetune.mf]" in msg and "'epoch'" in msg and "epochs" in msg
     assert not (tmp_path / "out").exists()
+
+
+def test_synth_stage_feeds_build_graph_and_input_files_are_tracked(tmp_path):
+    import shutil
+
+    (tmp_path / "cat").mkdir()
+    shutil.copy(DEMO / "books.csv", tmp_path / "cat" / "books.csv")
+    text = """
+[pipeline]
+name = "syn"
+dataset = "goodbooks"
+
+[synth]
+users = 60
+books = 40
+ratings = 900
+tags = 30
+tags_per_book = 5
+books_csv = "cat/books.csv"      # relative to the pipeline file
+
+[build_graph]
+data = "synth"
+
+[finetune.popular]
+graph = "build_graph"
+model = "popular"
+"""
+    p = write(tmp_path, text)
+    out = str(tmp_path / "out")
+    pipe = load_pipeline(p, out=out)
+    assert [s.name for s in pipe.stages] == ["synth", "build_graph", "finetune.popular"]
+    run_pipeline(pipe, device="cpu")
+    books = (Path(out) / "synth" / "books.csv").read_text().splitlines()
+    assert len(books) == 41 and "Hunger Games" in books[1]  # the real catalogue's first book, via the relative path
+    said: list[str] = []
+    run_pipeline(load_pipeline(p, out=out), device="cpu", log=said.append)
+    assert sum(m.startswith("skip") for m in said) == 3
+    # editing the catalogue file (new size) reruns synth and everything after it
+    with open(tmp_path / "cat" / "books.csv", "a") as f:
+        f.write("\n")
+    said.clear()
+    run_pipeline(load_pipeline(p, out=out), device="cpu", log=said.append)
+    assert not [m for m in said if m.startswith("skip")]
