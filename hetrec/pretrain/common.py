@@ -178,14 +178,6 @@ def kg_sample(kg: Triples, size: int, generator: torch.Generator | None = None):
     return h, r, t, corrupt_tails(kg, h, r, generator)
 
 
-def sample_blocks(graph: dgl.DGLGraph, seeds: dict[str, Tensor], fanouts: tuple[int, ...]) -> list:
-    """DGL neighbour-sampled blocks (CPU) whose last block's destinations are exactly ``seeds`` per type."""
-    seeds = {t: s for t, s in seeds.items() if s.numel()}
-    sampler = dgl.dataloading.NeighborSampler(list(fanouts))
-    _, _, blocks = sampler.sample_blocks(graph, {t: s.cpu() for t, s in seeds.items()})
-    return blocks
-
-
 def train_index(artifact, device: torch.device | str = "cpu") -> InteractionIndex:
     users, items = artifact.pairs("train")
     return InteractionIndex(users, items, artifact.num_users, artifact.num_items, device=device)

@@ -31,6 +31,7 @@ from hetrec.model.sparse import edge_softmax
 from hetrec.pretrain import common
 from hetrec.pretrain.config import PretrainConfig, PretrainResult
 from hetrec.sampler.bpr import bpr_batches
+from hetrec.sampler.blocks import sample_blocks
 
 DROPOUT = 0.1  # message dropout of the paper's experiments
 
@@ -65,7 +66,7 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device, log: common.Lo
         if cfg.mode == "full":
             return model(index, state["att"]), gids
         seeds, rows = torch.unique(gids, return_inverse=True)
-        _, _, blocks = dgl.dataloading.NeighborSampler(list(fanouts)).sample_blocks(ckg, seeds.cpu())
+        blocks = sample_blocks(ckg, seeds, fanouts)
         return model.forward_blocks(blocks, state["scores"]), rows
 
     def train_epoch(epoch: int) -> dict:

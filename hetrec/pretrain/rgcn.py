@@ -23,6 +23,7 @@ from hetrec.model.rgcn import RGCN
 from hetrec.pretrain import common
 from hetrec.pretrain.config import PretrainConfig, PretrainResult
 from hetrec.sampler.bpr import bpr_batches
+from hetrec.sampler.blocks import sample_blocks
 
 
 def distmult(h: Tensor, r: Tensor, t: Tensor) -> Tensor:
@@ -50,7 +51,7 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device, log: common.Lo
             out = model(graph)
             return torch.cat([out[t] for t in space.ntypes]), gids
         seeds, rows = space.seeds(gids)
-        out = model.forward_blocks(common.sample_blocks(graph, seeds, fanouts))
+        out = model.forward_blocks(sample_blocks(graph, seeds, fanouts))
         parts = [out[t] if t in out else rel_emb.new_zeros(seeds[t].numel(), cfg.dim) for t in space.ntypes]
         return torch.cat(parts), rows
 
