@@ -5,10 +5,15 @@ For each seed and method (rgcn, kgat, and ramgnn when registered) it runs `pretr
 prints test Hit@10 / NDCG@10 / Hit@20 / NDCG@20 / MRR@10 (mean ± std over seeds) with the pretraining wall time.
 
     python bench/pretrain.py --data ../shared/data/ml-100k --seeds 0,1,2 --threads 1
+
+A method may carry PretrainConfig overrides after a colon, for ablations:
+``ramgnn:attention=false`` (RAM-RNS), ``ramgnn:rns=false`` (RAM-rel), ``ramgnn:compose=add``.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import platform
 import statistics
 import subprocess
@@ -35,6 +40,19 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {sd:.4f}"
 
 
+def parse_method(spec: str) -> tuple[str, dict]:
+    """``ramgnn:attention=false,compose=add`` -> ("ramgnn", {"attention": False, "compose": "add"})."""
+    name, _, rest = spec.partition(":")
+    types = {f.name: f.type for f in dataclasses.fields(PretrainConfig)}
+    overrides = {}
+    for item in filter(None, rest.split("+")):
+        key, _, value = item.partition("=")
+        kind = types[key]
+        overrides[key] = (value.lower() in ("1", "true", "yes")) if kind in (bool, "bool") else \
+            int(value) if kind in (int, "int") else float(value) if kind in (float, "float") else value
+    return name, overrides
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "ml-100k")
@@ -51,10 +69,13 @@ def main() -> None:
     ap.add_argument("--ft-epochs", type=int, default=300)
     ap.add_argument("--ft-lr", type=float, default=1e-3)
     ap.add_argument("--ft-patience", type=int, default=10)
+    ap.add_argument("--no-baseline", action="store_true", help="Skip finetune --init none.")
+    ap.add_argument("--json", type=Path, default=None, help="Also write the per-seed results here.")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     methods = [m for m in args.methods.split(",") if m]
+    methods = methods if args.no_baseline else [*methods, "none"]
     seeds = [int(s) for s in args.seeds.split(",")]
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-pretrain-"))
     graph = work / "graph"
@@ -63,26 +84,30 @@ def main() -> None:
 
     results: dict[str, dict[str, list[float]]] = {}
     for seed in seeds:
-        for method in [*methods, "none"]:
+        for method in methods:
             row = results.setdefault(method, {m: [] for m in (*METRICS, "pretrain_s", "val_ndcg@10", "epochs")})
             init = None
             if method != "none":
-                init = work / f"pt-{method}-{seed}"
-                cfg = PretrainConfig(method=method, dim=args.dim, epochs=args.pt_epochs, lr=args.pt_lr,
-                                     batch_size=args.pt_batch, patience=args.pt_patience, seed=seed)
+                init = work / f"pt-{method.replace(':', '-').replace('=', '_')}-{seed}"
+                name, overrides = parse_method(method)
+                cfg = PretrainConfig(method=name, dim=args.dim, epochs=args.pt_epochs, lr=args.pt_lr,
+                                     batch_size=args.pt_batch, patience=args.pt_patience, seed=seed, **overrides)
                 t0 = time.perf_counter()
                 s = pretrain.run(pretrain.PretrainStageConfig(graph=graph, out=init, pretrain=cfg, device=args.device,
                                                               force=True), log=report.message)
                 row["pretrain_s"].append(time.perf_counter() - t0)
                 row["val_ndcg@10"].append(s["best"]["val_ndcg@10"])
                 row["epochs"].append(s["epochs_run"])
-            ft = finetune.run(finetune.FinetuneConfig(graph=graph, out=work / f"ft-{method}-{seed}", init=init,
+            ft = finetune.run(finetune.FinetuneConfig(graph=graph, out=work / f"ft-{method.replace(':', '-').replace('=', '_')}-{seed}",
+                                                      init=init,
                                                       dim=args.dim, lr=args.ft_lr, epochs=args.ft_epochs,
                                                       patience=args.ft_patience, seed=seed, device=args.device,
                                                       force=True))
             for m in METRICS:
                 row[m].append(ft["metrics"]["test"][m])
             report.message(f"seed {seed} {method}: " + " ".join(f"{m} {row[m][-1]:.4f}" for m in METRICS))
+            if args.json:
+                args.json.write_text(json.dumps(results, indent=1))
 
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()

@@ -98,13 +98,22 @@ def _check(cfg: EvaluateConfig) -> None:
         raise HetrecError("--num-negatives must be >= 1 and --sparse-threshold >= 0")
 
 
-def _load_run(run: Path, cfg: EvaluateConfig, graphs: dict) -> tuple[dict, Any, Tensor, Tensor]:
+def load_run(run: Path, graph: Path | None = None, graphs: dict | None = None) -> tuple[dict, Any, Tensor, Tensor]:
+    """A finished finetune run: ``(manifest, graph artifact, user_emb, item_emb)``, each checked against the others.
+
+    graph: override the graph path the run recorded; graphs: a cache path -> artifact shared across runs.
+    """
     from hetrec.graph.artifact import load_graph_artifact
 
+    run = Path(run)
     if not run.is_dir():
         raise HetrecError(f"--run {run}: no such directory; pass a `hetrec finetune --out` directory")
     manifest = read_manifest(run, stage="finetune")
-    graph_path = Path(cfg.graph or (manifest.get("paths") or {}).get("graph") or "")
+    recorded = (manifest.get("paths") or {}).get("graph") or manifest.get("config", {}).get("graph")
+    if graph is None and not recorded:
+        raise HetrecError(f"{run}/manifest.json records no graph path; pass --graph DIR")
+    graph_path = Path(graph or recorded)
+    graphs = {} if graphs is None else graphs
     if str(graph_path) not in graphs:
         graphs[str(graph_path)] = load_graph_artifact(graph_path)
     artifact = graphs[str(graph_path)]
@@ -129,7 +138,7 @@ def run(cfg: EvaluateConfig) -> list[dict]:
     _check(cfg)
     device = resolve_device(cfg.device)
     graphs: dict = {}
-    loaded = [(Path(r), *_load_run(Path(r), cfg, graphs)) for r in cfg.runs]  # validate all before writing
+    loaded = [(Path(r), *load_run(Path(r), cfg.graph, graphs)) for r in cfg.runs]  # validate all before writing
     rows = []
     for run_dir, manifest, artifact, user, item in loaded:
         metrics = evaluate_embeddings(artifact, user.to(device), item.to(device), cfg.split, ks=cfg.ks,

@@ -12,11 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hetrec.artifacts import read_manifest
 from hetrec.errors import HetrecError
-
-EMBEDDINGS = "final_embeddings.pt"
-
 
 @dataclass(frozen=True)
 class RecommendConfig:
@@ -25,15 +21,6 @@ class RecommendConfig:
     k: int = 10  # how many items
     graph: Path | None = None  # override the graph artifact recorded in the run's manifest
     explain: bool = True  # add an explanation path per item
-
-
-def _graph_path(cfg: RecommendConfig, manifest: dict) -> Path:
-    if cfg.graph is not None:
-        return Path(cfg.graph)
-    recorded = (manifest.get("paths") or {}).get("graph") or manifest.get("config", {}).get("graph")
-    if not recorded:
-        raise HetrecError(f"{cfg.run}/manifest.json records no graph path; pass --graph DIR")
-    return Path(recorded)
 
 
 def user_node(artifact, raw_user: int) -> int:
@@ -65,26 +52,11 @@ def _plain(v):
 def run(cfg: RecommendConfig) -> dict:
     """Recommendations for one user: ``{"user", "run", "items": [{rank, item_id, title, ..., explanation}]}``."""
     from hetrec.explain import explain
-    from hetrec.graph.artifact import load_graph_artifact
+    from hetrec.stages.evaluate import load_run
 
     if cfg.k < 1:
         raise HetrecError(f"-k {cfg.k}: must be at least 1")
-    run_dir = Path(cfg.run)
-    if not run_dir.is_dir():
-        raise HetrecError(f"--run {run_dir}: no such directory; pass a `hetrec finetune --out` directory")
-    manifest = read_manifest(run_dir, stage="finetune")
-    artifact = load_graph_artifact(_graph_path(cfg, manifest))
-    if manifest.get("inputs", {}).get("graph") not in (None, artifact.fingerprint):
-        raise HetrecError(f"--run {run_dir}: trained on graph {manifest['inputs']['graph']}, but {artifact.path} "
-                          f"is {artifact.fingerprint}; pass the run's graph with --graph")
-    emb_file = run_dir / EMBEDDINGS
-    if not emb_file.is_file():
-        raise HetrecError(f"{emb_file}: missing; the run is incomplete, rerun finetune with --force")
-    emb = torch.load(emb_file, map_location="cpu", weights_only=True)
-    users, items = emb.get("user"), emb.get("item")
-    if users is None or items is None or users.shape[0] != artifact.num_users or items.shape[0] != artifact.num_items:
-        raise HetrecError(f"{emb_file}: tables do not match the graph's {artifact.num_users} users and "
-                          f"{artifact.num_items} items; rerun finetune")
+    manifest, artifact, users, items = load_run(Path(cfg.run), cfg.graph)
     u = user_node(artifact, cfg.user)
     s = artifact.splits
     seen = s.loc[s["user"].to_numpy() == u, "item"].to_numpy(np.int64)
@@ -102,5 +74,5 @@ def run(cfg: RecommendConfig) -> dict:
                                                           "value": why.value, "via_item": why.via_item,
                                                           "count": why.count}})
         rows.append(row)
-    return {"user": cfg.user, "run": str(run_dir), "model": manifest.get("config", {}).get("model"),
+    return {"user": cfg.user, "run": str(cfg.run), "model": manifest.get("config", {}).get("model"),
             "known_items": int(len(np.unique(seen))), "items": rows}
