@@ -14,6 +14,8 @@ from hetrec.stages import build_graph as stage
               help="Loader for --data.")
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="Dataset directory.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Artifact directory to write.")
+@click.option("--catalog", type=click.Path(path_type=Path), default=None,
+              help="Goodbooks: directory of books.csv and tags.csv, when not beside ratings.csv (e.g. the samples).")
 @click.option("--top-tags", type=int, default=20, show_default=True, help="Goodbooks: tags kept per book.")
 @click.option("--rating-threshold", type=float, default=None, help="Keep ratings >= X as positives (default: all).")
 @click.option("--min-user", type=int, default=0, show_default=True, help="Drop users with fewer interactions.")
@@ -24,9 +26,9 @@ from hetrec.stages import build_graph as stage
 @click.option("--similar-k", type=int, default=0, show_default=True,
               help="Item-item kNN neighbours on tag profiles (0 = no 'similar' relation).")
 @click.option("--force", is_flag=True, help="Replace an existing --out.")
-def command(dataset, data, out, top_tags, rating_threshold, min_user, min_item, split, seed, similar_k, force):
+def command(dataset, data, out, catalog, top_tags, rating_threshold, min_user, min_item, split, seed, similar_k, force):
     """Build the typed heterograph (train interactions only) and its artifact directory."""
-    cfg = stage.BuildGraphConfig(data=data, out=out, dataset=dataset, top_tags=top_tags,
+    cfg = stage.BuildGraphConfig(data=data, out=out, dataset=dataset, catalog=catalog, top_tags=top_tags,
                                  rating_threshold=rating_threshold, min_user=min_user, min_item=min_item,
                                  split=split, seed=seed, similar_k=similar_k, force=force)
     artifact = stage.run(cfg, log=report.message)

@@ -73,8 +73,8 @@ def _ratings(path: Path, books: pd.DataFrame, rating_range: tuple[float, float])
     return r[["user_id", "item_id", "rating", "order"]], dropped
 
 
-def _tags(directory: Path, books: pd.DataFrame, top_tags: int, stats: dict) -> Attribute | None:
-    bt_path, tags_path = directory / "book_tags.csv", directory / "tags.csv"
+def _tags(directory: Path, catalog: Path, books: pd.DataFrame, top_tags: int, stats: dict) -> Attribute | None:
+    bt_path, tags_path = directory / "book_tags.csv", catalog / "tags.csv"
     if not bt_path.exists() and not tags_path.exists():
         return None
     bt = schema.read_csv(bt_path, {"goodreads_book_id": "int", "tag_id": "int", "count": "float"}, allow_empty=True)
@@ -109,16 +109,19 @@ def _to_read(path: Path, books: pd.DataFrame, stats: dict) -> pd.DataFrame:
 
 
 def load_goodbooks(directory: str | os.PathLike, *, top_tags: int = 20,
-                   rating_range: tuple[float, float] = (1, 5)) -> Dataset:
+                   rating_range: tuple[float, float] = (1, 5), catalog: str | os.PathLike | None = None) -> Dataset:
     """Read a Goodbooks-10k directory (real files or ``hetrec synth`` output) into a Dataset.
 
     Args:
         directory: holds ratings.csv and books.csv; book_tags.csv + tags.csv and to_read.csv optional.
         top_tags: tags kept per book, by count (default 20).
         rating_range: inclusive range every rating must lie in (default 1..5).
+        catalog: directory holding books.csv and tags.csv when they are not beside ratings.csv (e.g. the
+            official ``samples/`` rate books outside ``samples/books.csv``: pass the full catalogue here).
     """
     directory = Path(directory)
-    books_path, ratings_path = directory / "books.csv", directory / "ratings.csv"
+    catalog = Path(catalog) if catalog is not None else directory
+    books_path, ratings_path = catalog / "books.csv", directory / "ratings.csv"
     books = schema.read_csv(books_path, BOOK_COLUMNS)
     schema.check_unique(books, ["book_id"], books_path)
     schema.check_unique(books, ["goodreads_book_id"], books_path)
@@ -130,10 +133,10 @@ def load_goodbooks(directory: str | os.PathLike, *, top_tags: int = 20,
     authors = books["authors"].str.split(",").explode()
     attributes = [Attribute("author", "written_by", "wrote", "item",
                             attribute_table(bid[authors.index.to_numpy()], authors.str.strip().to_numpy()))]
-    tag_attr = _tags(directory, books, top_tags, stats)
+    tag_attr = _tags(directory, catalog, books, top_tags, stats)
     if tag_attr is not None:
         attributes.append(tag_attr)
-        used += [directory / "book_tags.csv", directory / "tags.csv"]
+        used += [directory / "book_tags.csv", catalog / "tags.csv"]
     attributes.append(Attribute("language", "in_language", "language_of", "item",
                                 attribute_table(bid, books["language_code"].to_numpy())))
     attributes.append(Attribute("year", "published_in", "year_of", "item",

@@ -20,7 +20,7 @@ LOADERS: dict[str, Callable[[Path, "BuildGraphConfig"], Dataset]] = {}
 def _goodbooks(directory: Path, cfg: "BuildGraphConfig") -> Dataset:
     from hetrec.data.goodbooks import load_goodbooks
 
-    return load_goodbooks(directory, top_tags=cfg.top_tags)
+    return load_goodbooks(directory, top_tags=cfg.top_tags, catalog=cfg.catalog)
 
 
 def _tables(directory: Path, cfg: "BuildGraphConfig") -> Dataset:
@@ -44,6 +44,7 @@ class BuildGraphConfig:
     out: Path  # artifact directory to write
     dataset: str = "goodbooks"  # goodbooks | tables (ratings/items/users.csv, no attributes) | ml-100k
     top_tags: int = 20  # goodbooks: tags kept per book, by count
+    catalog: Path | None = None  # goodbooks: directory of books.csv + tags.csv when not beside ratings.csv
     rating_threshold: float | None = None  # keep ratings >= this as positives; None = all
     min_user: int = 0  # drop users with fewer interactions
     min_item: int = 0  # drop items with fewer interactions
@@ -58,7 +59,7 @@ class BuildGraphConfig:
     def resolved(self) -> dict:
         """Settings that shape the artifact (paths and --force excluded, so the fingerprint is portable)."""
         d = asdict(self)
-        for k in ("data", "out", "force"):
+        for k in ("data", "out", "force", "catalog"):  # inputs are fingerprinted by content instead
             d.pop(k)
         return d
 

@@ -87,14 +87,10 @@ def test_samples_reference_books_outside_sample_catalogue():
         load_goodbooks(GB / "samples")
 
 
-def test_samples_with_real_catalogue(tmp_path):
-    """Samples' ratings/book_tags/to_read load against the real books.csv and tags.csv."""
+def test_samples_with_real_catalogue():
+    """Samples' ratings/book_tags/to_read load against the real books.csv and tags.csv (``catalog``)."""
     need_gb()
-    for name in ("ratings", "book_tags", "to_read"):
-        (tmp_path / f"{name}.csv").symlink_to(GB / "samples" / f"{name}.csv")
-    for name in ("books", "tags"):
-        (tmp_path / f"{name}.csv").symlink_to(GB / f"{name}.csv")
-    d = load_goodbooks(tmp_path, top_tags=3)
+    d = load_goodbooks(GB / "samples", top_tags=3, catalog=GB)
     assert len(d.interactions) == 99 and len(d.items) == 10000
     assert d.interactions.iloc[0].tolist() == [1, 258, 5, 0]
     assert d.interactions["order"].tolist() == list(range(99))

@@ -147,3 +147,21 @@ def test_bad_kind_or_missing_dir(tables_dir, tmp_path, args, needle):
     assert needle in res.output + str(res.exception)
     with pytest.raises(HetrecError, match=needle.split()[0]):
         run(BuildGraphConfig(data=base["--data"], out=out, dataset=base["--dataset"]))
+
+
+def test_cli_builds_the_official_goodbooks_samples_against_the_real_catalogue(tmp_path):
+    samples, catalog = SHARED / "goodbooks-10k" / "samples", SHARED / "goodbooks-10k"
+    if not (samples / "ratings.csv").exists() or not (catalog / "books.csv").exists():
+        pytest.skip("../shared/data/goodbooks-10k not present")
+    out = tmp_path / "gb"
+    res = CliRunner().invoke(hetrec_cli, ["build-graph", "--data", str(samples), "--catalog", str(catalog),
+                                          "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    art = load_graph_artifact(out)
+    assert art.num_items == 10_000 and art.splits.shape[0] == 99  # 99 sample ratings, the whole catalogue
+    assert art.graph.num_edges(("book", "written_by", "author")) >= 10_000
+    assert_no_leakage(art)
+    # without --catalog the samples reference books outside samples/books.csv: one clear line, no output
+    res = CliRunner().invoke(hetrec_cli, ["build-graph", "--data", str(samples), "--out", str(tmp_path / "x")])
+    assert res.exit_code != 0 and "is not in books.csv" in str(res.exception)
+    assert not (tmp_path / "x").exists()
