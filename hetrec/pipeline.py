@@ -1,7 +1,8 @@
 """Pipelines: a TOML file -> ordered stages, each skipped when its fingerprint is unchanged.
 
 A pipeline file has a ``[pipeline]`` table (name, dataset, data, out, seed) and one table per
-stage: ``[build_graph]``, or named ones such as ``[pretrain.ramgnn]``. Each stage table maps
+stage: ``[build_graph]``, or named ones such as ``[pretrain.ramgnn]``; plain keys of ``[pretrain]``
+are settings shared by every ``[pretrain.*]`` table (a named table overrides them). Each stage table maps
 one-to-one onto its stage's config dataclass; fields that take an upstream artifact hold a
 stage *name* (``graph = "build_graph"``, ``init = "pretrain.ramgnn"``, ``runs = "finetune"``
 for every finetune stage), which the pipeline resolves to ``<out>/<stage name>``.
@@ -123,13 +124,10 @@ def load_pipeline(path: str | os.PathLike, *, kinds: dict[str, Kind] | None = No
             raise HetrecError(f"{path}: '{kind_name}' must be a table [{kind_name}], not a value")
         fields = _fields(kinds[kind_name])
         subs = {k: v for k, v in table.items() if isinstance(v, dict) and k not in fields}
-        if subs and len(subs) != len(table):
-            plain = next(k for k in table if k not in subs)
-            raise HetrecError(f"{path}, table [{kind_name}], key '{plain}': settings go inside a named table "
-                              f"such as [{kind_name}.{next(iter(subs))}]")
-        for sub, values in (subs.items() if subs else [(None, table)]):
+        shared = {k: v for k, v in table.items() if k not in subs}  # with named tables: their common settings
+        for sub, values in (subs.items() if subs else [(None, {})]):
             name = f"{kind_name}.{sub}" if sub else kind_name
-            stages.append(Stage(name=name, kind=kind_name, values=values))
+            stages.append(Stage(name=name, kind=kind_name, values={**shared, **values}))
     pipe = Pipeline(path=path, name=str(head["name"]), dataset=head.get("dataset"), data=data_path, out=out_path,
                     seed=head.get("seed"), stages=stages)
     for s in stages:

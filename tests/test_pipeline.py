@@ -346,3 +346,16 @@ model = "popular"
     said.clear()
     run_pipeline(load_pipeline(p, out=out), device="cpu", log=said.append)
     assert not [m for m in said if m.startswith("skip")]
+
+
+def test_plain_keys_of_a_kind_table_are_shared_by_its_named_tables(tmp_path):
+    from hetrec.pipeline import load_pipeline
+
+    path = tmp_path / "p.toml"
+    path.write_text('[pipeline]\nname = "p"\ndataset = "goodbooks"\ndata = "."\n[build_graph]\n'
+                    '[finetune]\ngraph = "build_graph"\ndim = 16\nlr = 0.01\n'
+                    '[finetune.a]\ninit = "none"\n[finetune.b]\ninit = "none"\ndim = 8\n')
+    stages = {s.name: s.values for s in load_pipeline(path).stages}
+    assert stages["finetune.a"]["dim"] == 16 and stages["finetune.a"]["lr"] == 0.01
+    assert stages["finetune.b"]["dim"] == 8 and stages["finetune.b"]["lr"] == 0.01
+    assert "finetune" not in stages
