@@ -28,6 +28,13 @@ def error(text: str) -> None:
     err.print(f"[bold red]error:[/] {text}", highlight=False)
 
 
+def _cell(v: Any, floatfmt: str) -> str:
+    """A dash for missing values (None, NaN: e.g. a slice with no users), formatted floats, str otherwise."""
+    if v is None or (isinstance(v, float) and v != v):
+        return "–"
+    return floatfmt.format(v) if isinstance(v, float) else str(v)
+
+
 def table(rows: Sequence[dict[str, Any]], *, title: str | None = None, floatfmt: str = "{:.4f}") -> None:
     """Print a list of dicts as a table (columns in first-seen order)."""
     columns: list[str] = []
@@ -37,8 +44,7 @@ def table(rows: Sequence[dict[str, Any]], *, title: str | None = None, floatfmt:
     for c in columns:
         t.add_column(str(c), justify="right" if rows and isinstance(rows[0].get(c), (int, float)) else "left")
     for row in rows:
-        t.add_row(*[floatfmt.format(v) if isinstance(v, float) else ("" if v is None else str(v))
-                    for v in (row.get(c) for c in columns)])
+        t.add_row(*[_cell(v, floatfmt) for v in (row.get(c) for c in columns)])
     out.print(t)
 
 
