@@ -35,7 +35,7 @@ def test_one_batch_epoch_optimises_bpr_plus_reg(tiny_built):
     oracle.backward()
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     loss = train_epoch(model, tiny_built.graph, index, opt, LoopConfig(batch_size=index.nnz, reg=reg), gen, epoch=1)
-    assert loss == pytest.approx(float(oracle), rel=1e-6)
+    assert loss == pytest.approx(float(oracle.detach()), rel=1e-6)
     torch.testing.assert_close(model.user.detach(), (U - lr * U.grad).detach())
     torch.testing.assert_close(model.item.detach(), (I - lr * I.grad).detach())
 
