@@ -58,6 +58,7 @@ def test_attention_scores_match_formula_and_softmax_matches_dgl_across_relations
         w = model.trans_w[rel[k]]
         hand = (model.entity[tail[k]] @ w) @ torch.tanh(model.entity[head[k]] @ w + model.relation[rel[k]])
         assert scores[k].item() == pytest.approx(hand.item(), abs=1e-6)
+    torch.testing.assert_close(model.attention_scores(head, rel, tail, chunk=2), scores)  # chunked = whole
     ckg = dgl.graph((tail, head), num_nodes=5)
     index = relation_index(ckg)
     ours = torch.empty_like(scores)
