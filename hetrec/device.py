@@ -22,11 +22,18 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy, torch (and DGL's sampler RNG) so the same seed on CPU gives the same metrics."""
+def seed_everything(seed: int, device: torch.device | str = "cpu") -> None:
+    """Seed python, numpy, torch and DGL so the same seed on CPU gives the same metrics.
+
+    On CPU it also turns on torch's deterministic algorithms: with several threads, the backward of a gather
+    with repeated indices (``table[ids]``, e.g. relation embeddings of a batch) accumulates in a varying
+    order otherwise, and the same seed drifted to different metrics. On CUDA it stays off: several scatter
+    kernels there have no deterministic version, and GPU runs are for speed.
+    """
     import dgl
 
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     dgl.seed(seed)
+    torch.use_deterministic_algorithms(torch.device(device).type == "cpu")

@@ -160,7 +160,7 @@ def run(cfg: FinetuneConfig, *, log: Callable[[str], None] | None = None, progre
     artifact = load_graph_artifact(cfg.graph)
     init, init_fp = load_init(cfg.init, artifact)
     device = resolve_device(cfg.device)
-    seed_everything(cfg.seed)
+    seed_everything(cfg.seed, device)
     model = build_model(cfg, artifact, init).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr) if params else None

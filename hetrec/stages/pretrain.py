@@ -80,7 +80,7 @@ def run(cfg: PretrainStageConfig, *, log: Callable[[str], None] | None = None) -
         raise HetrecError(f"{out} already exists; pass --force to replace it or choose another --out")
     artifact = load_graph_artifact(cfg.graph)
     device = resolve_device(cfg.device)
-    seed_everything(pc.seed)
+    seed_everything(pc.seed, device)
     say(f"pretraining {pc.method} ({pc.mode}, dim {pc.dim}, {pc.layers} layers) on {cfg.graph} [{device}] ...")
     t0 = time.perf_counter()
     result = methods[pc.method](artifact, pc, device, say)
