@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from hetrec.graph import relations as R
 from hetrec.model.conv import propagate
 from hetrec.model.loss import l2
-from hetrec.model.mf import INIT_STD, check_graph_sizes, check_init
+from hetrec.model.mf import check_graph_sizes, check_init, fill_tables
 
 __all__ = ["LightGCN", "interaction_relations"]
 
@@ -63,12 +63,7 @@ class LightGCN(nn.Module):
 
     def reset_parameters(self) -> None:
         """Pretrained tables where given, else N(0, INIT_STD^2) as in the reference code."""
-        with torch.no_grad():
-            for param, key in ((self.user, "user"), (self.item, self.item_type)):
-                if key in self._init:
-                    param.copy_(self._init[key])
-                else:
-                    nn.init.normal_(param, std=INIT_STD)
+        fill_tables(((self.user, "user"), (self.item, self.item_type)), self._init)
 
     def layers(self, graph) -> list[tuple[Tensor, Tensor]]:
         """Per-layer ``(user, item)`` embeddings ``[(e^0_u, e^0_i), ..., (e^K_u, e^K_i)]``."""

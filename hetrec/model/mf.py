@@ -44,6 +44,16 @@ def check_init(init: Mapping[str, Tensor] | None, tables: Mapping[str, tuple[int
     return used
 
 
+def fill_tables(tables, init: Mapping[str, Tensor]) -> None:
+    """Copy pretrained values into each ``(parameter, node type)`` where ``init`` has them, else N(0, INIT_STD^2)."""
+    with torch.no_grad():
+        for param, key in tables:
+            if key in init:
+                param.copy_(init[key])
+            else:
+                nn.init.normal_(param, std=INIT_STD)
+
+
 def check_graph_sizes(graph, sizes: Mapping[str, int]) -> None:
     """Raise ``ValueError`` when the graph's node counts differ from the model's sizes."""
     for ntype, n in sizes.items():
@@ -75,12 +85,7 @@ class MF(nn.Module):
 
     def reset_parameters(self) -> None:
         """Pretrained tables where given, else N(0, INIT_STD^2)."""
-        with torch.no_grad():
-            for param, key in ((self.user, "user"), (self.item, self.item_type)):
-                if key in self._init:
-                    param.copy_(self._init[key])
-                else:
-                    nn.init.normal_(param, std=INIT_STD)
+        fill_tables(((self.user, "user"), (self.item, self.item_type)), self._init)
 
     def forward(self, graph=None) -> tuple[Tensor, Tensor]:
         """The embedding tables ``(user [U, dim], item [I, dim])``; the graph only checks sizes."""

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from hetrec.model.conv import propagate
 from hetrec.model.lightgcn import interaction_relations
 from hetrec.model.loss import l2
-from hetrec.model.mf import INIT_STD, check_graph_sizes, check_init
+from hetrec.model.mf import check_graph_sizes, check_init, fill_tables
 
 __all__ = ["RAMGNNRec", "attribute_relation", "item_attribute_sizes"]
 
@@ -107,12 +107,7 @@ class RAMGNNRec(nn.Module):
         tables = [(self.item, self.item_type)] + [(self.attribute[a], a) for a in self.attribute_types]
         if self.user is not None:
             tables.append((self.user, "user"))
-        with torch.no_grad():
-            for param, key in tables:
-                if key in self._init:
-                    param.copy_(self._init[key])
-                else:
-                    nn.init.normal_(param, std=INIT_STD)
+        fill_tables(tables, self._init)
         for lin in [self.w3, *self.w4]:
             nn.init.xavier_uniform_(lin.weight)
 

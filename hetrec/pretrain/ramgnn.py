@@ -146,7 +146,7 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device | str = "cpu",
         raise HetrecError(f"{artifact.path}: the graph has no attribute relations from {item_type!r}; "
                           "RAM-GNN needs item attributes (rebuild the graph with attributes)")
     user_side = _side(graph, R.USER, item_type, cfg, device)
-    num_users, num_items = graph.num_nodes(R.USER), graph.num_nodes(item_type)
+    num_users = graph.num_nodes(R.USER)
     user_table = None if user_side else nn.Parameter(torch.empty(num_users, cfg.dim, device=device))
     if user_table is not None:
         nn.init.normal_(user_table, std=0.1)

@@ -12,7 +12,6 @@ import contextlib
 from typing import Iterator
 
 import dgl
-import torch
 from dgl.utils import get_num_threads, set_num_threads
 from torch import Tensor
 
