@@ -128,7 +128,9 @@ def read_manifest(directory: str | os.PathLike, *, stage: str | tuple[str, ...] 
         )
     stages = (stage,) if isinstance(stage, str) else stage
     if stages and manifest.get("stage") not in stages:
+        makers = " or ".join(f"`hetrec {s.replace('_', '-')}`" for s in stages)
         raise HetrecError(
-            f"{directory} is a '{manifest.get('stage')}' artifact, expected {' or '.join(repr(s) for s in stages)}"
+            f"{directory} is a '{manifest.get('stage')}' artifact, expected {' or '.join(repr(s) for s in stages)}; "
+            f"pass the --out directory of {makers}"
         )
     return manifest

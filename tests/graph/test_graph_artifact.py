@@ -64,7 +64,7 @@ def test_schema_mismatch_is_refused(saved):
     with pytest.raises(HetrecError, match="schema version 99.*rebuild"):
         load_graph_artifact(out)
     path.write_text(json.dumps({**m, "stage": "pretrain"}))
-    with pytest.raises(HetrecError, match="'pretrain' artifact, expected 'build_graph'"):
+    with pytest.raises(HetrecError, match="'pretrain' artifact, expected 'build_graph'; pass the --out directory of `hetrec build-graph`"):
         load_graph_artifact(out)
 
 
