@@ -14,7 +14,7 @@ run, not once per step, and a sampled block (new frames) gets its own entry.
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -43,6 +43,7 @@ class RelationIndex:
     t_pos: torch.Tensor
     in_deg: torch.Tensor
     out_deg: torch.Tensor
+    norm_values: dict = field(default_factory=dict, compare=False, repr=False)  # norm -> gcn_values, see there
 
     @property
     def num_edges(self) -> int:
@@ -105,11 +106,17 @@ def gcn_values(index: RelationIndex, norm: str = "both", edge_weight: torch.Tens
     """
     if norm not in ("both", "right", "left", "none"):
         raise ValueError(f"norm must be both|right|left|none, got {norm!r}")
+    if edge_weight is None:  # structure-only values: computed once per relation, not once per propagation
+        if norm not in index.norm_values:
+            index.norm_values[norm] = _norm_values(index, norm)
+        return index.norm_values[norm]
+    return _norm_values(index, norm) * edge_weight.to(index.device)[index.eid].reshape(-1)
+
+
+def _norm_values(index: RelationIndex, norm: str) -> torch.Tensor:
     values = torch.ones(index.num_edges, device=index.device)
     if norm in ("both", "left"):
         values = values * index.out_deg.clamp(min=1).pow(-0.5 if norm == "both" else -1.0)[index.src]
     if norm in ("both", "right"):
         values = values * index.in_deg.clamp(min=1).pow(-0.5 if norm == "both" else -1.0)[index.dst]
-    if edge_weight is not None:
-        values = values * edge_weight.to(index.device)[index.eid].reshape(-1)
     return values
