@@ -86,6 +86,15 @@ def atomic_dir(target: str | os.PathLike, *, force: bool = False) -> Iterator[Pa
         shutil.rmtree(old, ignore_errors=True)
 
 
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write one JSON file atomically (temp file in the same directory, then ``os.replace``): no reader,
+    and no crash, ever leaves half a file (metrics beside a run, pipeline sidecars)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+
+
 def write_manifest(directory: str | os.PathLike, *, stage: str, config: dict, inputs: dict,
                    counts: dict | None = None, metrics: dict | None = None, **extra: Any) -> dict:
     """Write ``manifest.json``: what made this artifact and what it holds.

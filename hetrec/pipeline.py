@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from hetrec.artifacts import MANIFEST, fingerprint, read_manifest
+from hetrec.artifacts import MANIFEST, fingerprint, read_manifest, write_json
 from hetrec.errors import HetrecError
 
 Log = Callable[[str], None]
@@ -316,9 +316,7 @@ def run_pipeline(pipe: Pipeline, *, force: Sequence[str] = (), device: str = "au
         sidecar(pipe, stage.name).unlink(missing_ok=True)  # a failure must not leave a "done" mark behind
         result = kinds[stage.kind].run(cfg, say)
         side = {**record, "artifact": _manifest_id(directory), "made": time.time_ns()}
-        tmp = sidecar(pipe, stage.name).with_suffix(".tmp")
-        tmp.write_text(json.dumps(side, indent=2, default=str))
-        os.replace(tmp, sidecar(pipe, stage.name))
+        write_json(sidecar(pipe, stage.name), side)
         outcomes.append(StageOutcome(stage.name, stage.kind, directory, False, result))
     return outcomes
 

@@ -8,8 +8,6 @@ through a temp file and ``os.replace``, so a reader never sees half a file.
 """
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from hetrec.artifacts import read_manifest
+from hetrec.artifacts import read_manifest, write_json
 from hetrec.errors import HetrecError
 from hetrec.sampler.bpr import InteractionIndex
 
@@ -37,14 +35,6 @@ class EvaluateConfig:
     seed: int = 0  # sampled protocol: negative draws
     device: str = "auto"  # auto | cpu | cuda
     graph: Path | None = None  # override the graph path recorded in each run's manifest
-
-
-def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write JSON atomically (temp file in the same directory, then ``os.replace``)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 def evaluate_embeddings(artifact, user_emb: Tensor, item_emb: Tensor, split: str, *,

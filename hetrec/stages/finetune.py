@@ -16,11 +16,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from hetrec.artifacts import atomic_dir, file_fingerprint, read_manifest, write_manifest
+from hetrec.artifacts import atomic_dir, file_fingerprint, read_manifest, write_json, write_manifest
 from hetrec.device import resolve_device, seed_everything
 from hetrec.errors import HetrecError
 from hetrec.sampler.bpr import InteractionIndex
-from hetrec.stages.evaluate import evaluate_embeddings, write_json
+from hetrec.stages.evaluate import evaluate_embeddings
 from hetrec.trainer import checkpoint as ck
 from hetrec.trainer.loop import LoopConfig, LoopState, fit
 
