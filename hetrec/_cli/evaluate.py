@@ -29,14 +29,20 @@ def _cutoffs(ctx, param, values) -> tuple[int, ...]:
 @click.option("--num-negatives", type=int, default=99, show_default=True, help="Sampled protocol only.")
 @click.option("--sparse-threshold", type=int, default=stage.SPARSE_THRESHOLD, show_default=True,
               help="Sparse slice: targets whose item has <= N train interactions.")
+@click.option("--sparse-user-threshold", type=int, default=stage.SPARSE_USER_THRESHOLD, show_default=True,
+              help="Sparse-user slice: users with <= N train interactions.")
+@click.option("--candidates", type=click.Choice(stage.CANDIDATES), default="all", show_default=True,
+              help="all: rank every unseen item; cold: rank only items without train interactions (strict cold start).")
 @click.option("--graph", type=click.Path(path_type=Path), default=None,
               help="Graph artifact, if it moved since training (default: the path in each run's manifest).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampled protocol: negative draws.")
-def command(runs, split, ks, protocol, num_negatives, sparse_threshold, graph, device, seed):
+def command(runs, split, ks, protocol, num_negatives, sparse_threshold, sparse_user_threshold, candidates, graph, device,
+            seed):
     """Evaluate finished runs (full ranking, train items masked; test also masks the validation item)."""
     cfg = stage.EvaluateConfig(runs=list(runs), split=split, ks=ks, protocol=protocol,
-                               num_negatives=num_negatives, sparse_threshold=sparse_threshold, seed=seed,
+                               num_negatives=num_negatives, sparse_threshold=sparse_threshold,
+                               sparse_user_threshold=sparse_user_threshold, candidates=candidates, seed=seed,
                                device=device, graph=graph)
     rows = stage.run(cfg)
     label = rows[0]["protocol"]
@@ -50,8 +56,15 @@ def command(runs, split, ks, protocol, num_negatives, sparse_threshold, graph, d
         for name, r in zip(names, rows):
             row = {"run": name, "model": r["model"] + ("" if r["init"] == "none" else f"+{r['init']}"), "k": k}
             row.update({m: r[f"{m}@{k}"] for m in RANKING if m != "recall" or one_target is False})
-            row.update({"coverage": r.get(f"coverage@{k}"), "sparse hit": r.get(f"sparse/hit@{k}")})
+            row["± ndcg"] = r.get(f"se/ndcg@{k}")
+            row.update({"coverage": r.get(f"coverage@{k}"), "sparse-item ndcg": r.get(f"sparse/ndcg@{k}"),
+                        "sparse-user ndcg": r.get(f"sparse_user/ndcg@{k}")})
             table.append(row)
-    report.table(table, title=f"{split}, {label}: {rows[0]['n_users']} users; sparse = the {rows[0].get('n_sparse', 0)} "
-                              f"users whose target has <= {sparse_threshold} train interactions"
-                              + ("; recall = hit (one target per user)" if one_target else ""))
+    first = rows[0]
+    cands = "all unseen items" if candidates == "all" else f"the {first['n_candidates']:,} cold items"
+    report.table(table, title=f"{split}, {label}, candidates: {cands}; {first['n_users']:,} users "
+                              f"({first['n_targets']:,} targets); ± = one standard error of NDCG")
+    report.message(f"slices: sparse-item = the {first.get('n_sparse', 0):,} users with a target item of <= "
+                   f"{sparse_threshold} train interactions (only those targets count); sparse-user = the "
+                   f"{first.get('n_sparse_users', 0):,} users with <= {sparse_user_threshold} train interactions"
+                   + ("; recall = hit (one target per user)" if one_target else ""))

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from hetrec.errors import HetrecError
-from hetrec.evaluator.metrics import catalog_coverage, compute_metrics
+from hetrec.evaluator.metrics import catalog_coverage, compute_metrics, ndcg_at_k
 from hetrec.sampler.bpr import InteractionIndex, sample_negatives
 
 ScoreFn = Callable[[Tensor], Tensor]
@@ -90,14 +90,34 @@ def _check_nan(values: Tensor) -> None:
         raise HetrecError("the model produced NaN scores (training diverged); lower the learning rate or check the inputs")
 
 
-def _masked_scores(score_fn: ScoreFn, users: Tensor, index: InteractionIndex, num_items: int) -> Tensor:
-    """Scores of a user chunk with excluded items set to -inf; the scorer's own tensor is never modified."""
+def _masked_scores(score_fn: ScoreFn, users: Tensor, index: InteractionIndex, num_items: int,
+                   blocked: Tensor | None = None) -> Tensor:
+    """Scores of a user chunk with excluded items (and ``blocked`` items, for everyone) set to -inf.
+
+    The scorer's own tensor is never modified.
+    """
     s = _scores(score_fn, users, num_items)
     if not getattr(score_fn, "fresh_scores", False):
         s = s.clone()
     pos, items = index.rows_of(users)
     s[pos.to(s.device), items.to(s.device)] = float("-inf")
+    if blocked is not None:
+        s[:, blocked.to(s.device)] = float("-inf")
     return s
+
+
+def _blocked(num_items: int, candidates: Tensor | None, unscorable: Tensor | None) -> Tensor | None:
+    """Items no user may be shown: outside the candidate set, or without a score from this model."""
+    out = None
+    for mask, flip in ((candidates, True), (unscorable, False)):
+        if mask is None:
+            continue
+        mask = torch.as_tensor(mask).cpu()
+        if mask.dtype != torch.bool or mask.shape != (num_items,):
+            raise ValueError(f"candidates/unscorable must be BoolTensor[{num_items}], got {mask.dtype} {tuple(mask.shape)}")
+        mask = ~mask if flip else mask
+        out = mask if out is None else out | mask
+    return out
 
 
 def full_ranking_topk(scorer: Scorer, users: Tensor, exclude: Exclude, k: int, *,
@@ -191,10 +211,27 @@ def _hits(rows: Tensor, ranks: Tensor, n_rows: int, k: int) -> Tensor:
 
 
 def _metrics_with_sparse(rows: Tensor, ranks: Tensor, items: Tensor, n_rows: int, ks: tuple[int, ...],
-                         sparse_items: Tensor | None, num_items: int) -> dict:
-    """Metrics over all query rows, plus ``sparse/...`` over rows restricted to their sparse-item targets."""
+                         sparse_items: Tensor | None, num_items: int, row_users: Tensor | None = None,
+                         sparse_users: Tensor | None = None) -> dict:
+    """Metrics over all query rows with the standard error of NDCG (``se/ndcg@k``), plus ``sparse/...`` over
+    rows restricted to their sparse-item targets and ``sparse_user/...`` over the rows of sparse users."""
     kmax = max(ks)
-    out: dict = compute_metrics(_hits(rows, ranks, n_rows, kmax), torch.bincount(rows, minlength=n_rows), ks)
+    hits, n_pos = _hits(rows, ranks, n_rows, kmax), torch.bincount(rows, minlength=n_rows)
+    out: dict = compute_metrics(hits, n_pos, ks)
+    for k in ks:
+        per_user = ndcg_at_k(hits, n_pos, k)
+        if per_user.numel() > 1:
+            out[f"se/ndcg@{k}"] = float(per_user.std() / per_user.numel() ** 0.5)
+    if sparse_users is not None and row_users is not None:
+        su = torch.as_tensor(sparse_users).cpu()
+        if su.dtype != torch.bool or su.dim() != 1:
+            raise ValueError(f"sparse_users must be a 1-D BoolTensor, got {su.dtype} {tuple(su.shape)}")
+        if row_users.numel() and int(row_users.max()) >= su.numel():
+            raise ValueError(f"sparse_users covers {su.numel()} users but user ids go up to {int(row_users.max())}")
+        sel = su[row_users.cpu()]
+        if bool(sel.any()):  # an empty slice has no metrics, only its count
+            out.update({f"sparse_user/{name}": v for name, v in compute_metrics(hits[sel], n_pos[sel], ks).items()})
+        out["n_sparse_users"] = int(sel.sum())
     if sparse_items is not None:
         sp = torch.as_tensor(sparse_items).cpu()
         if sp.dtype != torch.bool or sp.shape != (num_items,):
@@ -216,7 +253,9 @@ def _check_ks(ks: Iterable[int], limit: int, what: str) -> tuple[int, ...]:
 
 
 def evaluate(scorer: Scorer, target: tuple[Tensor, Tensor], exclude: Exclude, *, num_items: int,
-             ks: Iterable[int] = (10, 20, 50), sparse_items: Tensor | None = None, chunk_size: int = 4096) -> dict:
+             ks: Iterable[int] = (10, 20, 50), sparse_items: Tensor | None = None,
+             sparse_users: Tensor | None = None, candidates: Tensor | None = None,
+             unscorable: Tensor | None = None, chunk_size: int = 4096) -> dict:
     """Full-ranking metrics: each user's targets ranked against every non-excluded item.
 
     Args:
@@ -228,6 +267,12 @@ def evaluate(scorer: Scorer, target: tuple[Tensor, Tensor], exclude: Exclude, *,
         ks: cut-offs, each <= I.
         sparse_items: optional BoolTensor[I] marking items with few train interactions; adds ``sparse/<metric>@k``
             over users with a sparse target, only those targets counting as relevant, and ``n_sparse``.
+        sparse_users: optional BoolTensor[U] marking users with few train interactions; adds
+            ``sparse_user/<metric>@k`` over those users and ``n_sparse_users``.
+        candidates: optional BoolTensor[I], the items that compete (e.g. the cold items): the others are never
+            ranked and targets outside the set are dropped (users left without a target are not evaluated).
+        unscorable: optional BoolTensor[I], items the model has no score for (an ID embedding of an item
+            without train interactions): they rank last, so such a target is a miss, never a lucky guess.
 
     Returns:
         ``{"hit@k", "ndcg@k", "mrr@k", "recall@k", "coverage@k"} for k in ks``, ``n_users``, ``n_targets``,
@@ -236,6 +281,11 @@ def evaluate(scorer: Scorer, target: tuple[Tensor, Tensor], exclude: Exclude, *,
     ks = _check_ks(ks, num_items, "num_items")
     kmax = max(ks)
     score_fn = as_score_fn(scorer)
+    blocked = _blocked(num_items, candidates, unscorable)
+    if candidates is not None:
+        t_items = torch.as_tensor(target[1], dtype=torch.long)
+        inside = torch.as_tensor(candidates).cpu()[t_items.cpu()].to(t_items.device)
+        target = (torch.as_tensor(target[0])[inside], t_items[inside])
     tu, ti, users, row = _dedupe_targets(target, num_items)
     index = as_index(exclude, int(users.max()) + 1 if users.numel() else 1, num_items, tu.device)
     masked = index.contains(tu, ti).cpu()
@@ -245,18 +295,20 @@ def evaluate(scorer: Scorer, target: tuple[Tensor, Tensor], exclude: Exclude, *,
     ranks, tops = torch.empty_like(row), []
     for c, start in enumerate(range(0, users.numel(), chunk_size)):
         chunk = users[start:start + chunk_size]
-        s = _masked_scores(score_fn, chunk, index, num_items)
+        s = _masked_scores(score_fn, chunk, index, num_items, blocked)
         index = index.to(s.device)
         top_vals, top = torch.topk(s, depth, dim=1)
         _check_nan(top_vals)
         top = top[:, :kmax]
-        invalid = index.contains(chunk.to(s.device)[:, None].expand_as(top), top)
+        invalid = index.contains(chunk.to(s.device)[:, None].expand_as(top), top) | torch.isneginf(top_vals[:, :kmax])
         tops.append(top.masked_fill_(invalid, -1).cpu())
         a, b = bounds[c], bounds[c + 1]
         rows, items = (row[a:b] - start).to(s.device), ti[a:b].to(s.device)
         ranks[a:b] = _target_ranks(top_vals, rows, s[rows, items], items, depth == num_items).cpu()
     ranks[masked] = _MISS
-    out = _metrics_with_sparse(row, ranks, ti, users.numel(), ks, sparse_items, num_items)
+    if blocked is not None:
+        ranks[blocked[ti]] = _MISS  # an item without a score is never found, whatever ties say
+    out = _metrics_with_sparse(row, ranks, ti, users.numel(), ks, sparse_items, num_items, users, sparse_users)
     top_all = torch.cat(tops) if tops else torch.empty(0, kmax, dtype=torch.long)
     for k in ks:
         out[f"coverage@{k}"] = catalog_coverage(top_all[:, :k], num_items)
@@ -266,7 +318,8 @@ def evaluate(scorer: Scorer, target: tuple[Tensor, Tensor], exclude: Exclude, *,
 
 def evaluate_sampled(scorer: Scorer, target: tuple[Tensor, Tensor], exclude: Exclude, *, num_items: int,
                      num_negatives: int = 99, ks: Iterable[int] = (10, 20, 50), generator: torch.Generator | None = None,
-                     sparse_items: Tensor | None = None, chunk_size: int = 4096) -> dict:
+                     sparse_items: Tensor | None = None, sparse_users: Tensor | None = None,
+                     chunk_size: int = 4096) -> dict:
     """Sampled protocol: each target ranked among itself and ``num_negatives`` random items (pessimistic ties).
 
     Negatives are uniform, with replacement, over items that are neither excluded for the user nor any of the
@@ -298,6 +351,6 @@ def evaluate_sampled(scorer: Scorer, target: tuple[Tensor, Tensor], exclude: Exc
         ranks[a:b] = ((sn > st[:, None]).sum(1) + (sn == st[:, None]).sum(1) + 1).cpu()
     ranks[masked] = _MISS
     queries = torch.arange(tu.numel())
-    out = _metrics_with_sparse(queries, ranks, ti.cpu(), tu.numel(), ks, sparse_items, num_items)
+    out = _metrics_with_sparse(queries, ranks, ti.cpu(), tu.numel(), ks, sparse_items, num_items, tu.cpu(), sparse_users)
     out.update(n_users=int(users.numel()), n_targets=int(tu.numel()), protocol=f"sampled-{num_negatives}")
     return out

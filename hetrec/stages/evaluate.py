@@ -22,6 +22,8 @@ from hetrec.sampler.bpr import InteractionIndex
 SPLITS = {"val": "valid", "test": "test"}  # CLI name -> split label in splits.parquet
 PROTOCOLS = ("full", "sampled")
 SPARSE_THRESHOLD = 5  # an item is "sparse" with <= this many train interactions
+SPARSE_USER_THRESHOLD = 5  # a user is "sparse" with <= this many train interactions
+CANDIDATES = ("all", "cold")  # which items compete: every unseen item, or only items without train interactions
 
 
 @dataclass(frozen=True)
@@ -32,23 +34,40 @@ class EvaluateConfig:
     protocol: str = "full"  # full | sampled
     num_negatives: int = 99  # sampled protocol: negatives per target
     sparse_threshold: int = SPARSE_THRESHOLD  # sparse slice: target items with <= N train interactions
+    sparse_user_threshold: int = SPARSE_USER_THRESHOLD  # sparse-user slice: users with <= N train interactions
+    candidates: str = "all"  # all | cold (rank only items without train interactions)
     seed: int = 0  # sampled protocol: negative draws
     device: str = "auto"  # auto | cpu | cuda
     graph: Path | None = None  # override the graph path recorded in each run's manifest
 
 
-def evaluate_embeddings(artifact, user_emb: Tensor, item_emb: Tensor, split: str, *,
-                        ks: tuple[int, ...] = (10, 20, 50), protocol: str = "full", num_negatives: int = 99,
-                        sparse_threshold: int = SPARSE_THRESHOLD, train_index: InteractionIndex | None = None,
-                        seed: int = 0) -> dict:
-    """Metrics of dot-product scores on ``split`` (``val``/``test``) under the DESIGN protocol.
+def cold_items(artifact, train_index: InteractionIndex | None = None) -> Tensor:
+    """BoolTensor[I]: items without any train interaction (all of a cold-items split's held-out items)."""
+    train = train_index or InteractionIndex(*artifact.pairs("train"), artifact.num_users, artifact.num_items)
+    return torch.bincount(train.col.cpu(), minlength=artifact.num_items) == 0
 
-    Runs on the embeddings' device. ``train_index`` (train pairs, any device) saves rebuilding it per call.
-    Cut-offs larger than the catalogue are dropped (tiny graphs).
+
+def evaluate_embeddings(artifact, user_emb: Tensor, item_emb: Tensor, split: str, **options) -> dict:
+    """:func:`evaluate_scores` of dot-product scores, on the embeddings' device."""
+    return evaluate_scores(artifact, (user_emb, item_emb), split, device=user_emb.device, **options)
+
+
+def evaluate_scores(artifact, scorer, split: str, *, device: torch.device | str = "cpu",
+                    ks: tuple[int, ...] = (10, 20, 50), protocol: str = "full", num_negatives: int = 99,
+                    sparse_threshold: int = SPARSE_THRESHOLD, sparse_user_threshold: int = SPARSE_USER_THRESHOLD,
+                    candidates: str = "all", unscorable: Tensor | None = None,
+                    train_index: InteractionIndex | None = None, seed: int = 0) -> dict:
+    """Metrics of a scorer on ``split`` (``val``/``test``) under the DESIGN protocol.
+
+    scorer: ``(user_emb, item_emb)`` or a callable ``user ids -> scores [n, I]``. candidates: ``all`` ranks every
+    unseen item; ``cold`` ranks only the items without train interactions (the strict cold-start protocol) and
+    keeps only targets among them. unscorable: BoolTensor[I] of items the model cannot score (they rank last).
+    ``train_index`` (train pairs, any device) saves rebuilding it per call. Cut-offs larger than the candidate
+    count are dropped (tiny graphs).
     """
     from hetrec.evaluator.rank import evaluate, evaluate_sampled
 
-    dev = user_emb.device
+    dev = torch.device(device)
     n_u, n_i = artifact.num_users, artifact.num_items
     train = (train_index or InteractionIndex(*artifact.pairs("train"), n_u, n_i)).to(dev)
     if split == "val":
@@ -58,21 +77,53 @@ def evaluate_embeddings(artifact, user_emb: Tensor, item_emb: Tensor, split: str
         exclude = InteractionIndex(torch.cat([train.row, vu.to(dev)]), torch.cat([train.col, vi.to(dev)]), n_u, n_i)
     else:
         raise ValueError(f"split must be 'val' or 'test', got {split!r}")
+    if candidates not in CANDIDATES:
+        raise HetrecError(f"--candidates {candidates}: use one of {', '.join(CANDIDATES)}")
+    cand = None
+    if candidates == "cold":
+        cand = cold_items(artifact, train)
+        if not bool(cand.any()):
+            raise HetrecError(f"{artifact.path}: every item has train interactions, so there are no cold items to "
+                              "rank; build the graph with --split cold-items")
+    n_cand = int(cand.sum()) if cand is not None else n_i
     target = artifact.pairs(SPLITS[split])
-    ks = tuple(k for k in ks if k <= (n_i if protocol == "full" else num_negatives + 1))
+    ks = tuple(k for k in ks if k <= (n_cand if protocol == "full" else num_negatives + 1))
     if not ks:
-        raise HetrecError(f"every cut-off exceeds the {n_i} candidates; pass a smaller --k")
-    sparse = torch.bincount(train.col, minlength=n_i) <= sparse_threshold
+        raise HetrecError(f"every cut-off exceeds the {n_cand} candidates; pass a smaller --k")
+    sparse = torch.bincount(train.col.cpu(), minlength=n_i) <= sparse_threshold
+    sparse_users = torch.bincount(train.row.cpu(), minlength=n_u) <= sparse_user_threshold
     if protocol == "full":
-        out = evaluate((user_emb, item_emb), target, exclude, num_items=n_i, ks=ks, sparse_items=sparse)
+        out = evaluate(scorer, target, exclude, num_items=n_i, ks=ks, sparse_items=sparse, sparse_users=sparse_users,
+                       candidates=cand, unscorable=unscorable)
     elif protocol == "sampled":
+        if cand is not None:
+            raise HetrecError("--protocol sampled ranks random items; use --protocol full with --candidates cold")
+        if unscorable is not None and bool(unscorable.any()):
+            scorer = _blocking(scorer, unscorable)
         gen = torch.Generator(device=dev).manual_seed(seed)
-        out = evaluate_sampled((user_emb, item_emb), target, exclude, num_items=n_i, num_negatives=num_negatives,
-                               ks=ks, generator=gen, sparse_items=sparse)
+        out = evaluate_sampled(scorer, target, exclude, num_items=n_i, num_negatives=num_negatives,
+                               ks=ks, generator=gen, sparse_items=sparse, sparse_users=sparse_users)
     else:
         raise HetrecError(f"--protocol {protocol}: use one of {', '.join(PROTOCOLS)}")
-    out["sparse_threshold"] = sparse_threshold
+    out.update(sparse_threshold=sparse_threshold, sparse_user_threshold=sparse_user_threshold,
+               candidates=candidates, n_candidates=n_cand)
     return out
+
+
+def _blocking(scorer, unscorable: Tensor):
+    """A scorer whose unscorable items score -inf (they rank last among sampled candidates too)."""
+    from hetrec.evaluator.rank import as_score_fn
+
+    fn = as_score_fn(scorer)
+
+    def score(users: Tensor) -> Tensor:
+        s = fn(users)
+        s = s if getattr(fn, "fresh_scores", False) else s.clone()
+        s[:, unscorable.to(s.device)] = float("-inf")
+        return s
+
+    score.fresh_scores = True  # type: ignore[attr-defined]
+    return score
 
 
 def _check(cfg: EvaluateConfig) -> None:
@@ -84,12 +135,16 @@ def _check(cfg: EvaluateConfig) -> None:
         raise HetrecError(f"--protocol {cfg.protocol}: use one of {', '.join(PROTOCOLS)}")
     if not cfg.ks or min(cfg.ks) < 1:
         raise HetrecError(f"--k {' '.join(map(str, cfg.ks))}: cut-offs must be positive")
-    if cfg.num_negatives < 1 or cfg.sparse_threshold < 0:
-        raise HetrecError("--num-negatives must be >= 1 and --sparse-threshold >= 0")
+    if cfg.num_negatives < 1 or cfg.sparse_threshold < 0 or cfg.sparse_user_threshold < 0:
+        raise HetrecError("--num-negatives must be >= 1, --sparse-threshold and --sparse-user-threshold >= 0")
+    if cfg.candidates not in CANDIDATES:
+        raise HetrecError(f"--candidates {cfg.candidates}: use one of {', '.join(CANDIDATES)}")
 
 
-def load_run(run: Path, graph: Path | None = None, graphs: dict | None = None) -> tuple[dict, Any, Tensor, Tensor]:
-    """A finished finetune run: ``(manifest, graph artifact, user_emb, item_emb)``, each checked against the others.
+def load_run(run: Path, graph: Path | None = None, graphs: dict | None = None) -> tuple[dict, Any, Any, Tensor | None]:
+    """A finished finetune run: ``(manifest, graph artifact, scorer, unscorable)``, each checked against the others.
+
+    scorer: ``(user_emb, item_emb)`` or a callable (see :func:`load_scorer`), on the CPU.
 
     graph: override the graph path the run recorded; graphs: a cache path -> artifact shared across runs.
     """
@@ -110,15 +165,41 @@ def load_run(run: Path, graph: Path | None = None, graphs: dict | None = None) -
     if artifact.fingerprint != manifest["inputs"].get("graph"):
         raise HetrecError(f"--run {run}: trained on graph {manifest['inputs'].get('graph')}, but {graph_path} "
                           f"is {artifact.fingerprint}; pass the run's graph with --graph")
-    emb_file = run / "final_embeddings.pt"
+    scorer, unscorable = load_scorer(run, artifact)
+    return manifest, artifact, scorer, unscorable
+
+
+def load_scorer(run: Path, artifact, device: torch.device | str = "cpu"):
+    """``(scorer, unscorable)`` from a run's ``final_embeddings.pt`` (see docs/architecture.md, "Run artifact").
+
+    Dot-product runs store ``user``/``item`` tables; item–item runs (closed forms) store ``item_item`` (dense)
+    or ``item_item_indices``/``item_item_values`` (sparse) and score a user's train row with them. Either may
+    store ``unscorable``: the items the model has no score for.
+    """
+    from hetrec.model.closed_form import ItemItemScorer
+
+    emb_file = Path(run) / "final_embeddings.pt"
     if not emb_file.is_file():
         raise HetrecError(f"{emb_file}: missing; the run is incomplete, rerun finetune with --force")
     emb = torch.load(emb_file, map_location="cpu", weights_only=True)
+    n_u, n_i = artifact.num_users, artifact.num_items
+    unscorable = emb.get("unscorable")
+    if unscorable is not None and tuple(unscorable.shape) != (n_i,):
+        raise HetrecError(f"{emb_file}: 'unscorable' does not match the graph's {n_i} items; rerun finetune")
+    if "item_item" in emb or "item_item_indices" in emb:
+        if "item_item" in emb:
+            w = emb["item_item"]
+        else:
+            w = torch.sparse_coo_tensor(emb["item_item_indices"], emb["item_item_values"], (n_i, n_i)).coalesce()
+        if tuple(w.shape) != (n_i, n_i):
+            raise HetrecError(f"{emb_file}: item-item weights do not match the graph's {n_i} items; rerun finetune")
+        profile = InteractionIndex(*artifact.pairs("train"), n_u, n_i)
+        return ItemItemScorer(profile, w.to(device)), unscorable
     user, item = emb.get("user"), emb.get("item")
-    if user is None or item is None or user.shape[0] != artifact.num_users or item.shape[0] != artifact.num_items:
-        raise HetrecError(f"{emb_file}: tables do not match the graph's {artifact.num_users} users and "
-                          f"{artifact.num_items} items; rerun finetune")
-    return manifest, artifact, user, item
+    if user is None or item is None or user.shape[0] != n_u or item.shape[0] != n_i:
+        raise HetrecError(f"{emb_file}: tables do not match the graph's {n_u} users and "
+                          f"{n_i} items; rerun finetune")
+    return (user.to(device), item.to(device)), unscorable
 
 
 def run(cfg: EvaluateConfig) -> list[dict]:
@@ -130,11 +211,14 @@ def run(cfg: EvaluateConfig) -> list[dict]:
     graphs: dict = {}
     loaded = [(Path(r), *load_run(Path(r), cfg.graph, graphs)) for r in cfg.runs]  # validate all before writing
     rows = []
-    for run_dir, manifest, artifact, user, item in loaded:
-        metrics = evaluate_embeddings(artifact, user.to(device), item.to(device), cfg.split, ks=cfg.ks,
-                                      protocol=cfg.protocol, num_negatives=cfg.num_negatives,
-                                      sparse_threshold=cfg.sparse_threshold, seed=cfg.seed)
-        suffix = "" if cfg.protocol == "full" else f"_{metrics['protocol']}"
+    for run_dir, manifest, artifact, scorer, unscorable in loaded:
+        scorer = tuple(t.to(device) for t in scorer) if isinstance(scorer, tuple) else scorer.to(device)
+        metrics = evaluate_scores(artifact, scorer, cfg.split, device=device, ks=cfg.ks, protocol=cfg.protocol,
+                                  num_negatives=cfg.num_negatives, sparse_threshold=cfg.sparse_threshold,
+                                  sparse_user_threshold=cfg.sparse_user_threshold, candidates=cfg.candidates,
+                                  unscorable=unscorable, seed=cfg.seed)
+        suffix = ("" if cfg.protocol == "full" else f"_{metrics['protocol']}") + \
+            ("" if cfg.candidates == "all" else f"_{cfg.candidates}")
         write_json(run_dir / f"metrics_{cfg.split}{suffix}.json", metrics)
         init = (manifest.get("paths") or {}).get("init")
         rows.append({"run": run_dir, "model": manifest["config"].get("model"),

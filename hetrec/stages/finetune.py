@@ -20,12 +20,15 @@ from hetrec.artifacts import atomic_dir, file_fingerprint, read_manifest, write_
 from hetrec.device import resolve_device, seed_everything
 from hetrec.errors import HetrecError
 from hetrec.sampler.bpr import InteractionIndex
-from hetrec.stages.evaluate import evaluate_embeddings
+from hetrec.stages.evaluate import cold_items, evaluate_embeddings, evaluate_scores
 from hetrec.trainer import checkpoint as ck
 from hetrec.trainer.loop import LoopConfig, LoopState, fit
 
 STAGE = "finetune"
-MODELS = ("lightgcn", "mf", "ramgnn", "popular")
+GNN_MODELS = ("lightgcn", "mf", "ramgnn", "popular")  # trained with BPR (popular: counted, nothing to train)
+CLOSED_FORMS = ("ease", "itemknn", "gfcf", "attrknn", "ease-si")  # fitted in closed form, grid on validation
+MODELS = GNN_MODELS + CLOSED_FORMS
+COLD_CAPABLE = ("popular", "ramgnn", "attrknn", "ease-si")  # models with a score for items without interactions
 CHECKPOINT, EMBEDDINGS, LOG, METRICS = "checkpoint.pt", "final_embeddings.pt", "train_log.csv", "metrics.json"
 
 
@@ -33,7 +36,7 @@ CHECKPOINT, EMBEDDINGS, LOG, METRICS = "checkpoint.pt", "final_embeddings.pt", "
 class FinetuneConfig:
     graph: Path  # build-graph artifact directory
     out: Path  # run directory to write
-    model: str = "lightgcn"  # lightgcn | mf | ramgnn | popular
+    model: str = "lightgcn"  # lightgcn | mf | ramgnn | popular | ease | itemknn | gfcf | attrknn | ease-si
     init: Path | None = None  # pretrain artifact whose embeddings.pt initialises layer 0; None = random
     dim: int = 64  # embedding size
     layers: int = 3  # propagation layers (lightgcn, ramgnn)
@@ -123,6 +126,8 @@ def load_init(path: Path | None, artifact) -> tuple[dict | None, str | None]:
 def _check(cfg: FinetuneConfig) -> None:
     if cfg.model not in MODELS:
         raise HetrecError(f"--model {cfg.model}: unknown; use one of {', '.join(MODELS)}")
+    if cfg.model in CLOSED_FORMS and cfg.init is not None:
+        raise HetrecError(f"--model {cfg.model} is a closed form with nothing to initialise; use --init none")
     for name in ("dim", "batch_size", "patience", "eval_every"):
         if getattr(cfg, name) <= 0:
             raise HetrecError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: must be positive")
@@ -161,6 +166,8 @@ def run(cfg: FinetuneConfig, *, log: Callable[[str], None] | None = None, progre
     init, init_fp = load_init(cfg.init, artifact)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed, device)
+    if cfg.model in CLOSED_FORMS:
+        return _run_closed_form(cfg, artifact, device, say)
     model = build_model(cfg, artifact, init).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr) if params else None
@@ -184,8 +191,11 @@ def run(cfg: FinetuneConfig, *, log: Callable[[str], None] | None = None, progre
         elapsed, resumed_from = float(saved["elapsed"]), state.epoch
         say(f"resuming {cfg.out} after epoch {state.epoch}")
 
+    unscorable = _unscorable(cfg.model, artifact, train)
+
     def validate(user_emb, item_emb) -> dict:
-        return evaluate_embeddings(artifact, user_emb, item_emb, "val", ks=(10, 20), train_index=train)
+        return evaluate_embeddings(artifact, user_emb, item_emb, "val", ks=(10, 20), train_index=train,
+                                   unscorable=unscorable)
 
     t_start = time.perf_counter()
 
@@ -210,7 +220,8 @@ def run(cfg: FinetuneConfig, *, log: Callable[[str], None] | None = None, progre
     wall = elapsed + time.perf_counter() - t_start
 
     user_emb, item_emb = (t.detach() for t in model(artifact.graph))
-    metrics = {split: evaluate_embeddings(artifact, user_emb, item_emb, split, train_index=train)
+    metrics = {split: evaluate_embeddings(artifact, user_emb, item_emb, split, train_index=train,
+                                          unscorable=unscorable)
                for split in ("val", "test")}
     best_epoch = state.stopper.best_epoch if state.stopper.best is not None else state.epoch
     train_s = [r["seconds"] for r in state.history]
@@ -222,7 +233,7 @@ def run(cfg: FinetuneConfig, *, log: Callable[[str], None] | None = None, progre
         ck.save_checkpoint(tmp / CHECKPOINT, config=cfg.resolved(), graph=artifact.fingerprint, init=init_fp,
                            model=model.state_dict(), optimizer=optimizer.state_dict() if optimizer else {},
                            loop=state.state_dict(), rng=ck.rng_state(generator), elapsed=wall)
-        torch.save({"user": user_emb.cpu(), "item": item_emb.cpu()}, tmp / EMBEDDINGS)
+        torch.save({"user": user_emb.cpu(), "item": item_emb.cpu(), "unscorable": unscorable}, tmp / EMBEDDINGS)
         pd.DataFrame(state.history, columns=_log_columns(state.history)).to_csv(tmp / LOG, index=False)
         write_json(tmp / METRICS, metrics)
         write_manifest(tmp, stage=STAGE, config=cfg.resolved(),
@@ -245,3 +256,72 @@ def _log_columns(history: list[dict]) -> list[str]:
     for row in history:
         cols += [c for c in row if c not in cols]
     return cols
+
+
+def _unscorable(model: str, artifact, train: InteractionIndex):
+    """Items this model has no score for (ID embeddings of items without train interactions), or None."""
+    if model in COLD_CAPABLE:
+        return None
+    cold = cold_items(artifact, train)
+    return cold if bool(cold.any()) else None
+
+
+def _run_closed_form(cfg: FinetuneConfig, artifact, device: torch.device, say: Callable[[str], None]) -> dict:
+    """Fit a closed-form item–item model: every grid point scored on validation NDCG@10, the best one kept.
+
+    No epochs, no checkpoint to resume: a fit takes seconds. The grid, each point's validation metrics and the
+    chosen point go into the manifest; ``final_embeddings.pt`` stores the item–item weights.
+    """
+    from hetrec.graph.matrices import interaction_matrix, item_side_matrix
+    from hetrec.model.closed_form import ItemItemScorer, fit_weights
+
+    n_u, n_i = artifact.num_users, artifact.num_items
+    train = InteractionIndex(*artifact.pairs("train"), n_u, n_i, device=device)
+    unscorable = _unscorable(cfg.model, artifact, train)
+    t0 = time.perf_counter()
+    try:
+        x = interaction_matrix(artifact.graph, artifact.item_type, device)
+        side = None
+        if cfg.model in ("attrknn", "ease-si"):
+            side, _ = item_side_matrix(artifact.graph, artifact.item_type, device)
+        points = list(fit_weights(cfg.model, x, side))
+    except ValueError as e:
+        raise HetrecError(f"--model {cfg.model}: {e}") from None
+    has_valid = len(artifact.pairs("valid")[0]) > 0
+    grid_log, best, best_w = [], None, None
+    for params, make in points:
+        t1 = time.perf_counter()
+        w = make()
+        fit_s = time.perf_counter() - t1
+        score = float("nan")
+        if has_valid and len(points) > 1:
+            val = evaluate_scores(artifact, ItemItemScorer(train, w), "val", device=device, ks=(10, 20),
+                                  train_index=train, unscorable=unscorable)
+            score = val["ndcg@10"]
+        grid_log.append({**params, "val_ndcg@10": score, "fit_seconds": round(fit_s, 3)})
+        say(f"  {cfg.model} {params}: val ndcg@10 {score:.4f} ({fit_s:.1f}s)")
+        if best is None or score > best:
+            best, best_w, best_params = score, w, params
+    scorer = ItemItemScorer(train, best_w)
+    metrics = {split: evaluate_scores(artifact, scorer, split, device=device, train_index=train, unscorable=unscorable)
+               for split in ("val", "test")}
+    wall = time.perf_counter() - t0
+    w = best_w.to("cpu", torch.float32)
+    stored = ({"item_item_indices": w.indices(), "item_item_values": w.values()} if w.is_sparse
+              else {"item_item": w})
+    with atomic_dir(cfg.out, force=cfg.force) as tmp:
+        torch.save({**stored, "unscorable": unscorable}, tmp / EMBEDDINGS)
+        pd.DataFrame(grid_log).to_csv(tmp / LOG, index=False)
+        write_json(tmp / METRICS, metrics)
+        write_manifest(tmp, stage=STAGE, config=cfg.resolved(), inputs={"graph": artifact.fingerprint, "init": None},
+                       counts={"users": n_u, "items": n_i, "train_pairs": train.nnz, "parameters": 0},
+                       metrics=metrics, seed=cfg.seed, device=str(device), item_type=artifact.item_type,
+                       paths={"graph": str(Path(cfg.graph).resolve()), "init": None},
+                       closed_form={"grid": grid_log, "chosen": best_params, "selected_on": "val ndcg@10"},
+                       training={"epochs_run": 0, "best_epoch": 0, "stopped_early": False, "resumed_from": None,
+                                 "seconds_per_epoch": 0.0, "fit_seconds": round(wall, 3)},
+                       embeddings_sha=file_fingerprint(tmp / EMBEDDINGS), wall_s=round(wall, 3))
+    say(f"wrote {cfg.out} ({cfg.model} {best_params}, {wall:.1f}s)")
+    return {"out": str(cfg.out), "model": cfg.model, "device": str(device), "epochs_run": 0, "best_epoch": 0,
+            "stopped_early": False, "resumed_from": None, "seconds_per_epoch": 0.0, "wall_s": wall,
+            "chosen": best_params, "metrics": metrics}

@@ -1,7 +1,7 @@
 """Stage ``recommend``: top-K items for one user from a finished run, each with an explanation path.
 
-Scores are the run's final dot products (``final_embeddings.pt``), the same ones ``evaluate`` ranks;
-every item the user is known to have interacted with (train, valid and test) is excluded, since
+Scores are the run's final scores (``final_embeddings.pt``: dot products, or item–item weights), the same ones
+``evaluate`` ranks;every item the user is known to have interacted with (train, valid and test) is excluded, since
 recommending what someone already read is no recommendation.
 """
 from __future__ import annotations
@@ -35,8 +35,13 @@ def user_node(artifact, raw_user: int) -> int:
 
 
 def top_k(user_vec: torch.Tensor, item_emb: torch.Tensor, seen: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(item node ids, scores) of the k best unseen items; ties keep the lower node id first."""
-    scores = (item_emb @ user_vec).double()
+    """(item node ids, scores) of the k best unseen items by dot product; ties keep the lower node id first."""
+    return top_k_scores(item_emb @ user_vec, seen, k)
+
+
+def top_k_scores(scores: torch.Tensor, seen: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(item node ids, scores) of the k best unseen items of one user's score vector (-inf = never shown)."""
+    scores = scores.double().clone()
     scores[torch.from_numpy(np.array(seen, dtype=np.int64))] = -torch.inf
     k = min(k, int(torch.isfinite(scores).sum()))
     order = torch.sort(scores, descending=True, stable=True).indices[:k]
@@ -56,11 +61,17 @@ def run(cfg: RecommendConfig) -> dict:
 
     if cfg.k < 1:
         raise HetrecError(f"-k {cfg.k}: must be at least 1")
-    manifest, artifact, users, items = load_run(Path(cfg.run), cfg.graph)
+    manifest, artifact, scorer, unscorable = load_run(Path(cfg.run), cfg.graph)
     u = user_node(artifact, cfg.user)
     s = artifact.splits
     seen = s.loc[s["user"].to_numpy() == u, "item"].to_numpy(np.int64)
-    rec, scores = top_k(users[u].float(), items.float(), seen, cfg.k)
+    if isinstance(scorer, tuple):
+        scores = scorer[1].float() @ scorer[0][u].float()
+    else:
+        scores = scorer(torch.tensor([u]))[0]
+    if unscorable is not None:
+        scores = scores.masked_fill(unscorable, float("-inf"))
+    rec, scores = top_k_scores(scores, seen, cfg.k)
     reasons = explain(artifact, u, rec) if cfg.explain else [None] * len(rec)
     meta = artifact.items.set_index("node_id")
     raw_items = artifact.id_maps[artifact.item_type].set_index("node_id")["raw_id"]

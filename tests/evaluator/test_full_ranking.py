@@ -266,3 +266,39 @@ def test_cuda_matches_cpu():
     gpu = evaluate((ue.cuda(), ie.cuda()), target, index.to("cuda"), num_items=120, ks=(5, 20), chunk_size=64)
     for key in cpu:
         assert gpu[key] == pytest.approx(cpu[key], abs=1e-6), key
+
+
+def test_candidates_restrict_items_and_targets_by_hand():
+    # Candidates = items {2, 3, 5}. u0's target 2 (0.5): among allowed candidates {2, 3, 5} only item 5 ties -> rank 2.
+    # u2's target 1 is not a candidate: u2 is dropped. u3's target 4 is not a candidate: dropped.
+    cand = torch.tensor([False, False, True, True, False, True])
+    m = evaluate(table_scorer(SCORES), TARGET, index_of(EXCLUDE, 4, 6), num_items=6, ks=(1, 2), candidates=cand)
+    assert m["n_users"] == 1 and m["n_targets"] == 1
+    assert m["hit@1"] == 0.0 and m["hit@2"] == 1.0
+    assert m["ndcg@2"] == pytest.approx(1 / log2(3))
+
+
+def test_unscorable_items_never_count_as_found_and_never_fill_lists():
+    # u3's target 4 scores 0.8 (rank 1) but the model has no score for item 4: a miss, not a lucky hit.
+    unscorable = torch.tensor([False, False, False, False, True, False])
+    m = evaluate(table_scorer(SCORES), TARGET, index_of(EXCLUDE, 4, 6), num_items=6, ks=(1, 5), unscorable=unscorable)
+    assert m["hit@5"] == pytest.approx(1 / 3)  # only u0 (rank 4) remains a hit
+    top = full_ranking_topk(table_scorer(SCORES), torch.tensor([3]), index_of(EXCLUDE, 4, 6), 5, num_items=6)
+    assert 4 in top[0].tolist()  # without the mask item 4 is recommended ...
+    m_cold = evaluate(lambda u: torch.zeros(len(u), 6), TARGET, None, num_items=6, ks=(1,),
+                      unscorable=torch.ones(6, dtype=torch.bool))
+    assert m_cold["coverage@1"] == 0.0  # ... with every item unscorable, no list holds anything
+
+
+def test_sparse_user_slice_and_standard_error():
+    # users 0 and 3 are sparse; u0 hits at rank 4 (ndcg@5 = 1/log2(5)), u3 at rank 1 (ndcg = 1).
+    sparse_users = torch.tensor([True, False, False, True])
+    m = evaluate(table_scorer(SCORES), TARGET, index_of(EXCLUDE, 4, 6), num_items=6, ks=(5,),
+                 sparse_users=sparse_users)
+    assert m["n_sparse_users"] == 2
+    assert m["sparse_user/ndcg@5"] == pytest.approx((1 / log2(5) + 1) / 2)
+    per_user = torch.tensor([1 / log2(5), 0.0, 1.0], dtype=torch.float64)
+    assert m["se/ndcg@5"] == pytest.approx(float(per_user.std() / 3 ** 0.5))
+    none = evaluate(table_scorer(SCORES), TARGET, index_of(EXCLUDE, 4, 6), num_items=6, ks=(5,),
+                    sparse_users=torch.zeros(4, dtype=torch.bool))
+    assert none["n_sparse_users"] == 0 and "sparse_user/ndcg@5" not in none

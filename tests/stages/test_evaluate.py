@@ -71,7 +71,7 @@ def test_cli_two_runs_side_by_side(runs):
         for k in (10, 20, 50):
             line = next(x for x in res.output.splitlines() if run_dir.name in x and f" {k} " in x)
             assert f"{m[f'ndcg@{k}']:.4f}" in line and f"{m[f'coverage@{k}']:.4f}" in line
-    assert "sparse hit" in res.output and "full" in res.output
+    assert "sparse-item ndcg" in res.output and "full" in res.output
 
 
 def test_sampled_protocol_is_labelled_and_kept_apart(runs):
