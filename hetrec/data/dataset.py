@@ -44,7 +44,10 @@ class Dataset:
     item_type: node type name of items (``book`` for Goodbooks, ``item`` for generic tables).
     timed: whether ``order`` is meaningful (else a split must be random holdout).
     sources: input file name -> content fingerprint, for manifests.
-    stats: loader notes for the report, e.g. ``{"duplicates_dropped": 3}``.
+    stats: loader notes for the report, e.g. ``{"duplicates_dropped": 3}`` (JSON values).
+    given_split: the split a dataset is published with (``user_id, item_id, part``; e.g. KGAT's
+        train.txt/test.txt), used by ``--split given`` when no ``--split-file`` is passed;
+        ``given_source`` names its file(s) for error messages (row = index + 2).
     """
 
     name: str
@@ -56,4 +59,6 @@ class Dataset:
     behaviours: dict[str, pd.DataFrame] = field(default_factory=dict)
     timed: bool = True
     sources: dict[str, str] = field(default_factory=dict)
-    stats: dict[str, int] = field(default_factory=dict)
+    stats: dict = field(default_factory=dict)
+    given_split: pd.DataFrame | None = None
+    given_source: str = ""

@@ -48,8 +48,16 @@ def read_bytes(path: str | os.PathLike, *, what: str = "file") -> bytes:
     return data
 
 
+def header(path: str | os.PathLike, *, sep: str = ",") -> list[str]:
+    """Column names of a CSV file (stripped), for loaders that take every column."""
+    try:
+        return pd.read_csv(io.BytesIO(read_bytes(path)), nrows=0, sep=sep).columns.map(str).str.strip().tolist()
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise HetrecError(f"{where(path, 1)}: unreadable CSV header ({e}); check the file format") from None
+
+
 def read_csv(path: str | os.PathLike, columns: Mapping[str, str], *,
-             optional: Mapping[str, str] | None = None, allow_empty: bool = False) -> pd.DataFrame:
+             optional: Mapping[str, str] | None = None, allow_empty: bool = False, sep: str = ",") -> pd.DataFrame:
     """Read ``path`` keeping only ``columns`` (required) and any ``optional`` ones present.
 
     ``columns``/``optional`` map column name -> kind (see ``KINDS``). Returns a DataFrame
@@ -60,7 +68,7 @@ def read_csv(path: str | os.PathLike, columns: Mapping[str, str], *,
     optional = dict(optional or {})
     data = read_bytes(path)
     try:
-        header = pd.read_csv(io.BytesIO(data), nrows=0).columns.map(str).str.strip()
+        header = pd.read_csv(io.BytesIO(data), nrows=0, sep=sep).columns.map(str).str.strip()
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise HetrecError(f"{where(path, 1)}: unreadable CSV header ({e}); check the file format") from None
     for name in columns:
@@ -74,7 +82,7 @@ def read_csv(path: str | os.PathLike, columns: Mapping[str, str], *,
     try:
         df = pd.read_csv(io.BytesIO(data), usecols=lambda c: str(c).strip() in wanted,
                          dtype={c: str for c in text}, keep_default_na=False, na_values=[""],
-                         skipinitialspace=True, engine="c")
+                         skipinitialspace=True, engine="c", sep=sep)
     except (pd.errors.ParserError, ValueError) as e:
         raise HetrecError(f"{path}: malformed CSV ({str(e).strip()}); fix the reported line") from None
     df.columns = df.columns.map(str).str.strip()
@@ -86,6 +94,11 @@ def read_csv(path: str | os.PathLike, columns: Mapping[str, str], *,
             raise ValueError(f"unknown column kind {kind!r} for {name!r}; use one of {KINDS}")
         out[name] = _convert(df[name], kind, path, name)
     return pd.DataFrame(out)
+
+
+def convert(col: pd.Series, kind: str, path: str | os.PathLike, name: str) -> pd.Series:
+    """Convert one column read as text (``read_csv`` kind "str", index = data row) to ``kind``."""
+    return _convert(col.replace("", np.nan) if kind != "str" else col, kind, Path(path), name)
 
 
 def _convert(col: pd.Series, kind: str, path: Path, name: str) -> pd.Series:

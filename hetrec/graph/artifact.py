@@ -121,8 +121,29 @@ def leaked_pairs(graph: dgl.DGLGraph, item_type: str, splits: pd.DataFrame) -> d
     return out
 
 
+def cold_item_edges(graph: dgl.DGLGraph, item_type: str, cold_items: np.ndarray) -> dict[str, int]:
+    """Per user–item relation, how many edges touch a strict cold item (node ids): any is a leak,
+    since a cold item must reach a model only through its attribute/KG edges."""
+    out = {}
+    for c in R.user_item_etypes(graph.canonical_etypes, item_type):
+        src, dst = (x.numpy() for x in graph.edges(etype=c))
+        out[R.etype_key(c)] = int(np.isin(dst if c[0] == R.USER else src, cold_items).sum())
+    return out
+
+
+def cold_item_nodes(artifact: GraphArtifact) -> np.ndarray:
+    """Node ids of the strict cold items a ``--split cold-items`` build recorded (empty otherwise)."""
+    raw = np.asarray(artifact.manifest.get("dataset", {}).get("stats", {}).get("cold_item_ids", []), dtype=np.int64)
+    ids = artifact.id_maps[artifact.item_type]
+    return ids["node_id"].to_numpy()[np.isin(ids["raw_id"].to_numpy(), raw)]
+
+
 def assert_no_leakage(artifact: GraphArtifact) -> None:
-    """Raise AssertionError if any held-out pair is an edge of any user–item relation (either direction)."""
+    """Raise AssertionError if any held-out pair is an edge of any user–item relation (either direction),
+    or, for a cold-items split, if any user–item edge touches a cold item."""
     leaks = leaked_pairs(artifact.graph, artifact.item_type, artifact.splits)
     bad = {k: v for k, v in leaks.items() if v}
     assert not bad, f"held-out (user, item) pairs present as graph edges: {bad}"
+    cold = {k: v for k, v in cold_item_edges(artifact.graph, artifact.item_type, cold_item_nodes(artifact)).items()
+            if v}
+    assert not cold, f"cold items present in user–item relations: {cold}"

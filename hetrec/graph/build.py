@@ -1,7 +1,10 @@
 """Dataset + split table -> typed DGL heterograph holding training interactions only.
 
 Node ids are 0..n-1 per type: users and items in sorted raw-id order, attribute values in
-sorted value order. Every step is a vectorised numpy/pandas operation (unique, searchsorted,
+sorted value order over the union of every attribute of that node type (several attributes may share
+a node type, e.g. the 60 KG relations of ``--dataset kg`` all point at ``entity``; with one attribute
+per type this is that attribute's sorted values, so existing artifacts keep their ids). An attribute
+whose node type is the item type links items to items (values are item raw ids). Every step is a vectorised numpy/pandas operation (unique, searchsorted,
 isin), so Goodbooks scale (6M ratings) builds in seconds. See docs/architecture.md.
 """
 from __future__ import annotations
@@ -69,20 +72,33 @@ def _check_split(split: pd.DataFrame) -> None:
 
 
 def _check_names(dataset: Dataset) -> None:
-    ntypes = [R.USER, dataset.item_type] + [a.node_type for a in dataset.attributes]
+    """Relation names must be unique (DGL and the models key by them); node types may be shared
+    by several attributes, but an attribute may not be called ``user``."""
+    if any(a.node_type == R.USER for a in dataset.attributes):
+        raise HetrecError(f"dataset {dataset.name}: an attribute node type is named '{R.USER}'; rename it")
     rels = [R.RATES, R.RATED_BY, R.SIMILAR] + [r for a in dataset.attributes for r in (a.relation, a.reverse)]
     rels += [r for b in dataset.behaviours for r in (b, R.behaviour_reverse(b))]
-    for what, names in (("node type", ntypes), ("relation", rels)):
-        dup = pd.Index(names)[pd.Index(names).duplicated()]
-        if len(dup):
-            raise HetrecError(f"dataset {dataset.name}: {what} '{dup[0]}' is used twice; rename an attribute")
+    dup = pd.Index(rels)[pd.Index(rels).duplicated()]
+    if len(dup):
+        raise HetrecError(f"dataset {dataset.name}: relation '{dup[0]}' is used twice; rename an attribute")
     bad_owner = [a.node_type for a in dataset.attributes if a.owner not in ("item", "user")]
     if bad_owner:
         raise HetrecError(f"dataset {dataset.name}: attribute '{bad_owner[0]}' owner must be 'item' or 'user'")
 
 
+def _attribute_nodes(dataset: Dataset, owners: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Sorted distinct values per attribute node type, over all attributes of that type whose owner is kept."""
+    values: dict[str, list[np.ndarray]] = {}
+    for attr in dataset.attributes:
+        if attr.node_type == dataset.item_type:
+            continue
+        _, found = _lookup(owners[attr.owner], attr.table["id"].to_numpy())
+        values.setdefault(attr.node_type, []).append(attr.table["value"].astype(str).to_numpy()[found])
+    return {t: np.unique(np.concatenate(v).astype(str)).astype(object) for t, v in values.items()}
+
+
 def build_graph(dataset: Dataset, split: pd.DataFrame, *, similar_k: int = 0,
-                similar_on: str = "tag") -> BuiltGraph:
+                similar_on: str = "tag", cold_items: np.ndarray | None = None) -> BuiltGraph:
     """Build the heterograph and its tables.
 
     Args:
@@ -90,6 +106,9 @@ def build_graph(dataset: Dataset, split: pd.DataFrame, *, similar_k: int = 0,
         split: interactions kept by the split (``user_id, item_id, rating, split``).
         similar_k: neighbours per item of the ``(item, similar, item)`` relation; 0 = no relation.
         similar_on: attribute node type whose weighted profile defines item similarity.
+        cold_items: raw ids of strict cold items (``--split cold-items``): every behaviour edge
+            (e.g. ``to_read``) touching them is dropped too, not only the held-out pairs, so that no
+            user–item relation carries any of their interactions. Their attribute edges stay.
     """
     _check_names(dataset)
     _check_split(split)
@@ -123,28 +142,40 @@ def build_graph(dataset: Dataset, split: pd.DataFrame, *, similar_k: int = 0,
     add((R.USER, R.RATES, it), (it, R.RATED_BY, R.USER), u, i, {"rating": r.astype(np.float32)})
 
     stats: dict[str, int] = {}
+    owners = {"item": items, "user": users}
+    for ntype, values in _attribute_nodes(dataset, owners).items():
+        num_nodes[ntype] = len(values)
+        id_maps[ntype] = pd.DataFrame({"raw_id": values.astype(str), "node_id": np.arange(len(values), dtype=np.int64)})
     for attr in dataset.attributes:
-        owner_type, owner_ids = (it, items) if attr.owner == "item" else (R.USER, users)
+        owner_type = it if attr.owner == "item" else R.USER
         t = attr.table
-        own, found = _lookup(owner_ids, t["id"].to_numpy())
-        codes, values = pd.factorize(t["value"].astype(str).to_numpy()[found], sort=True)
-        own = own[found]
+        own, found = _lookup(owners[attr.owner], t["id"].to_numpy())
+        if attr.node_type == it:  # item -> item: values are item raw ids
+            codes, hit = _lookup(items, pd.to_numeric(t["value"], errors="coerce").fillna(-1).to_numpy(np.int64))
+            found &= hit
+        else:
+            codes = np.searchsorted(id_maps[attr.node_type]["raw_id"].to_numpy(dtype=str),
+                                    t["value"].astype(str).to_numpy())
+        own, codes = own[found], codes[found].astype(np.int64)
         w = t["weight"].to_numpy(np.float32)[found]
-        src, dst, w = _unique_pairs(own, codes.astype(np.int64), len(values), w)
-        num_nodes[attr.node_type] = len(values)
-        id_maps[attr.node_type] = pd.DataFrame({"raw_id": np.asarray(values, dtype=object).astype(str),
-                                                "node_id": np.arange(len(values), dtype=np.int64)})
+        src, dst, w = _unique_pairs(own, codes, num_nodes[attr.node_type], w)
         add((owner_type, attr.relation, attr.node_type), (attr.node_type, attr.reverse, owner_type),
             src, dst, {"weight": w.astype(np.float32)})
 
     held = splits.loc[~train, ["user", "item"]].to_numpy(np.int64)
     held_keys = held[:, 0] * n_items + held[:, 1]
+    cold, cold_found = _lookup(items, np.asarray([] if cold_items is None else cold_items, dtype=np.int64))
+    cold = cold[cold_found]
     for name, table in dataset.behaviours.items():
         bu, fu = _lookup(users, table["user_id"].to_numpy())
         bi, fi = _lookup(items, table["item_id"].to_numpy())
         bu, bi = _unique_pairs(bu[fu & fi], bi[fu & fi], n_items)
         leak = np.isin(bu * n_items + bi, held_keys)  # a held-out target must not be an edge
         stats[f"{name}_heldout_pairs_dropped"] = int(leak.sum())
+        if cold_items is not None:  # a strict cold item has no user edge of any kind
+            cold_edge = np.isin(bi, cold) & ~leak
+            stats[f"{name}_cold_item_edges_dropped"] = int(cold_edge.sum())
+            leak |= cold_edge
         add((R.USER, name, it), (it, R.behaviour_reverse(name), R.USER), bu[~leak], bi[~leak], {})
 
     if similar_k > 0:
