@@ -25,8 +25,15 @@ def _init(value: str) -> Path | None:
 @click.option("--layers", type=int, default=3, show_default=True, help="Propagation layers (lightgcn, ramgnn).")
 @click.option("--epochs", type=int, default=300, show_default=True, help="Upper bound; early stopping ends sooner.")
 @click.option("--batch-size", type=int, default=2048, show_default=True, help="BPR triples per step.")
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--lr", type=float, default=None,
+              help="Adam learning rate [default: the model's best measured: "
+                   + ", ".join(f"{m} {v:g}" for m, v in stage.DEFAULT_LR.items()) + ", else 1e-3].")
 @click.option("--reg", type=float, default=1e-4, show_default=True, help="L2 weight on the batch's embeddings.")
+@click.option("--id-dropout", type=float, default=0.0, show_default=True,
+              help="lightgcn-attr: drop a warm item's ID row with this probability in training.")
+@click.option("--cl-weight", type=float, default=0.0, show_default=True,
+              help="lightgcn-attr: weight of SimGCL's contrastive loss (0 = off).")
+@click.option("--cl-eps", type=float, default=0.1, show_default=True, help="lightgcn-attr: SimGCL noise radius.")
 @click.option("--patience", type=int, default=10, show_default=True,
               help="Validations without val NDCG@10 gain before stopping.")
 @click.option("--eval-every", type=int, default=1, show_default=True, help="Epochs between validations.")
@@ -34,11 +41,12 @@ def _init(value: str) -> Path | None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the interrupted run of --out (same options).")
 @click.option("--force", is_flag=True, help="Replace an existing --out and discard an interrupted run.")
-def command(graph, out, init, model, dim, layers, epochs, batch_size, lr, reg, patience, eval_every, device, seed,
-            resume, force):
+def command(graph, out, init, model, dim, layers, epochs, batch_size, lr, reg, id_dropout, cl_weight, cl_eps, patience,
+            eval_every, device, seed, resume, force):
     """Train a recommender with BPR, early stopping on validation NDCG@10; report val/test metrics."""
     cfg = stage.FinetuneConfig(graph=graph, out=out, model=model, init=_init(init), dim=dim, layers=layers, lr=lr,
-                               reg=reg, batch_size=batch_size, epochs=epochs, patience=patience,
+                               reg=reg, id_dropout=id_dropout, cl_weight=cl_weight,
+                               cl_eps=cl_eps, batch_size=batch_size, epochs=epochs, patience=patience,
                                eval_every=eval_every, seed=seed, device=device, resume=resume, force=force)
     summary = stage.run(cfg, log=report.message, progress=report.progress)
     rows = [{"split": split, **{m: summary["metrics"][split].get(m) for m in METRICS}}

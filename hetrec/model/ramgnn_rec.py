@@ -30,18 +30,28 @@ from hetrec.model.lightgcn import interaction_relations
 from hetrec.model.loss import l2
 from hetrec.model.mf import check_graph_sizes, check_init, fill_tables
 
-__all__ = ["RAMGNNRec", "attribute_relation", "item_attribute_sizes"]
+__all__ = ["RAMGNNRec", "attribute_relations", "item_attribute_sizes"]
 
 _ACTIVATIONS = {"leaky_relu": lambda x: nn.functional.leaky_relu(x, 0.2), "tanh": torch.tanh}
 
 
-def attribute_relation(graph, attribute: str, item_type: str) -> tuple[str, str, str]:
-    """The one relation ``(attribute, *, item_type)`` carrying values to items (e.g. ``(author, wrote, book)``)."""
-    rels = [r for r in graph.canonical_etypes if r[0] == attribute and r[2] == item_type]
-    if len(rels) != 1:
-        raise ValueError(f"expected one relation from {attribute!r} to {item_type!r}, found {rels}; "
+def attribute_relations(graph, attribute: str, item_type: str) -> list[tuple[str, str, str]]:
+    """The relations ``(attribute, *, item_type)`` carrying values to items (e.g. ``[(author, wrote, book)]``).
+
+    A KG's shared ``entity`` type has one per KG relation; Eq. 18's mean then runs over all of them.
+    """
+    rels = sorted(r for r in graph.canonical_etypes if r[0] == attribute and r[2] == item_type)
+    if not rels:
+        raise ValueError(f"no relation from {attribute!r} to {item_type!r}; "
                          f"pass only item attribute types in attribute_sizes")
-    return rels[0]
+    return rels
+
+
+def _mean_over(graph, rels, table: Tensor) -> Tensor:
+    """Per item, the mean of ``table`` over its neighbours through all of ``rels`` (zeros for none)."""
+    total = sum(propagate(graph[r], table, norm="none") for r in rels)
+    deg = sum(graph[r].in_degrees() for r in rels).to(table.device)
+    return total / deg.clamp_min(1).unsqueeze(1).to(table.dtype)
 
 
 def item_attribute_sizes(graph, item_type: str) -> dict[str, int]:
@@ -116,7 +126,7 @@ class RAMGNNRec(nn.Module):
         check_graph_sizes(graph, {"user": self.num_users, self.item_type: self.num_items, **self.attribute_sizes})
         _, rated_by = interaction_relations(graph, self.item_type)
         parts = [self.item] + [
-            propagate(graph[attribute_relation(graph, a, self.item_type)], self.attribute[a], norm="right")
+            _mean_over(graph, attribute_relations(graph, a, self.item_type), self.attribute[a])
             for a in self.attribute_types]
         h_item = self.w3(torch.cat(parts, dim=1))
         h_user = propagate(graph[rated_by], h_item, norm="right")

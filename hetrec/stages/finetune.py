@@ -25,10 +25,11 @@ from hetrec.trainer import checkpoint as ck
 from hetrec.trainer.loop import LoopConfig, LoopState, fit
 
 STAGE = "finetune"
-GNN_MODELS = ("lightgcn", "mf", "ramgnn", "popular")  # trained with BPR (popular: counted, nothing to train)
+GNN_MODELS = ("lightgcn", "lightgcn-attr", "mf", "ramgnn", "popular")  # trained with BPR (popular: counted, nothing to train)
 CLOSED_FORMS = ("ease", "itemknn", "gfcf", "attrknn", "ease-si")  # fitted in closed form, grid on validation
 MODELS = GNN_MODELS + CLOSED_FORMS
-COLD_CAPABLE = ("popular", "ramgnn", "attrknn", "ease-si")  # models with a score for items without interactions
+COLD_CAPABLE = ("popular", "ramgnn", "lightgcn-attr", "attrknn", "ease-si")
+DEFAULT_LR = {"lightgcn": 1e-2, "lightgcn-attr": 1e-2, "mf": 5e-3, "ramgnn": 1e-3}  # best measured (docs/benchmarks.md)  # models with a score for items without interactions
 CHECKPOINT, EMBEDDINGS, LOG, METRICS = "checkpoint.pt", "final_embeddings.pt", "train_log.csv", "metrics.json"
 
 
@@ -36,12 +37,15 @@ CHECKPOINT, EMBEDDINGS, LOG, METRICS = "checkpoint.pt", "final_embeddings.pt", "
 class FinetuneConfig:
     graph: Path  # build-graph artifact directory
     out: Path  # run directory to write
-    model: str = "lightgcn"  # lightgcn | mf | ramgnn | popular | ease | itemknn | gfcf | attrknn | ease-si
+    model: str = "lightgcn"  # one of MODELS
     init: Path | None = None  # pretrain artifact whose embeddings.pt initialises layer 0; None = random
     dim: int = 64  # embedding size
     layers: int = 3  # propagation layers (lightgcn, ramgnn)
-    lr: float = 1e-3  # Adam learning rate
+    lr: float | None = None  # Adam learning rate; None = the model's best measured one (DEFAULT_LR)
     reg: float = 1e-4  # L2 weight on the batch's layer-0 embeddings
+    id_dropout: float = 0.0  # lightgcn-attr: probability of dropping a warm item's ID row in training
+    cl_weight: float = 0.0  # lightgcn-attr: weight of SimGCL's contrastive loss (0 = off)
+    cl_eps: float = 0.1  # lightgcn-attr: SimGCL noise radius
     batch_size: int = 2048  # BPR triples per step
     epochs: int = 300  # upper bound; early stopping on val NDCG@10 usually ends sooner
     patience: int = 10  # validations without improvement before stopping
@@ -56,10 +60,15 @@ class FinetuneConfig:
         d = asdict(self)
         for k in ("graph", "out", "init", "device", "resume", "force"):
             d.pop(k)
+        d["lr"] = self.learning_rate  # the rate actually used, also when it came from DEFAULT_LR
         return d
 
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR.get(self.model, 1e-3)
+
     def loop(self) -> LoopConfig:
-        return LoopConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, reg=self.reg,
+        return LoopConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.learning_rate, reg=self.reg,
                           patience=self.patience, eval_every=self.eval_every)
 
 
@@ -91,6 +100,14 @@ def build_model(cfg: FinetuneConfig, artifact, init: dict | None) -> nn.Module:
         if cfg.model == "lightgcn":
             from hetrec.model.lightgcn import LightGCN
             return LightGCN(n_u, n_i, cfg.dim, num_layers=cfg.layers, item_type=it, init=init)
+        if cfg.model == "lightgcn-attr":
+            from hetrec.model.attr_lightgcn import AttrLightGCN, side_inputs
+            from hetrec.stages.evaluate import cold_items
+            g = artifact.graph
+            side = {c[0]: g.num_nodes(c[0]) for t in ("user", it) for c in side_inputs(g, t, it)}
+            return AttrLightGCN(n_u, n_i, cfg.dim, side_sizes=side, warm=~cold_items(artifact), num_layers=cfg.layers,
+                                item_type=it, init=init, id_dropout=cfg.id_dropout, cl_weight=cfg.cl_weight,
+                                cl_eps=cfg.cl_eps)
         if cfg.model == "ramgnn":
             from hetrec.model.ramgnn_rec import RAMGNNRec, item_attribute_sizes
             return RAMGNNRec(n_u, n_i, cfg.dim, attribute_sizes=item_attribute_sizes(artifact.graph, it),
@@ -131,8 +148,10 @@ def _check(cfg: FinetuneConfig) -> None:
     for name in ("dim", "batch_size", "patience", "eval_every"):
         if getattr(cfg, name) <= 0:
             raise HetrecError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: must be positive")
-    if cfg.epochs < 0 or cfg.layers < 0 or cfg.lr <= 0 or cfg.reg < 0:
+    if cfg.epochs < 0 or cfg.layers < 0 or cfg.learning_rate <= 0 or cfg.reg < 0:
         raise HetrecError("--epochs and --layers must be >= 0, --lr > 0 and --reg >= 0")
+    if not 0 <= cfg.id_dropout < 1 or cfg.cl_weight < 0 or cfg.cl_eps < 0:
+        raise HetrecError("--id-dropout must lie in [0, 1), --cl-weight and --cl-eps must be >= 0")
 
 
 def _prepare_dirs(cfg: FinetuneConfig) -> Path:
@@ -170,7 +189,7 @@ def run(cfg: FinetuneConfig, *, log: Callable[[str], None] | None = None, progre
         return _run_closed_form(cfg, artifact, device, say)
     model = build_model(cfg, artifact, init).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=cfg.lr) if params else None
+    optimizer = torch.optim.Adam(params, lr=cfg.learning_rate) if params else None
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     n_u, n_i = artifact.num_users, artifact.num_items
     train = InteractionIndex(*artifact.pairs("train"), n_u, n_i, device=device)

@@ -108,6 +108,9 @@ def train_epoch(model: nn.Module, graph: Any, index: InteractionIndex, optimizer
         loss = _bpr_loss(pos_scores, neg_scores)
         if cfg.reg:
             loss = loss + cfg.reg * model.reg_loss(users, pos, neg)
+        aux = getattr(model, "aux_loss", None)  # e.g. a contrastive regulariser (hetrec/model/contrastive.py)
+        if aux is not None:
+            loss = loss + aux(graph, users, pos)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

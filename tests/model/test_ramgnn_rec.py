@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hetrec.model.ramgnn_rec import RAMGNNRec, attribute_relation, item_attribute_sizes
+from hetrec.model.ramgnn_rec import RAMGNNRec, attribute_relations, item_attribute_sizes
 
 SIZES = {"author": 2, "tag": 4}  # tag 3 belongs to no book
 
@@ -44,9 +44,9 @@ def set_hand_parameters(model):
 def test_item_attribute_discovery():
     graph = hand_graph()
     assert item_attribute_sizes(graph, "book") == SIZES
-    assert attribute_relation(graph, "author", "book") == ("author", "wrote", "book")
+    assert attribute_relations(graph, "author", "book") == [("author", "wrote", "book")]
     with pytest.raises(ValueError, match="item attribute"):
-        attribute_relation(graph, "age", "book")
+        attribute_relations(graph, "age", "book")
     with pytest.raises(ValueError, match="'age'"):
         RAMGNNRec(3, 3, 2, attribute_sizes={"age": 2}, item_type="book")(graph)
 

@@ -1,0 +1,140 @@
+"""LightGCN with inductive layer 0: a node's ID embedding plus an encoder over its attribute / KG neighbours.
+
+    e^0_i = m_i · id_i + c_i,   c_i = mean over side relations r with N_r(i) ≠ ∅ of mean_{a ∈ N_r(i)} e_a
+
+where ``m_i`` is 1 for an item with train interactions and 0 for one without (its ID row was never trained, so
+it must not speak), and ``e_a`` are the embeddings of attribute values / KG entities (one table per node type,
+shared by every relation into it). Users get the same treatment from their own attributes where the dataset
+has any (age band, gender, occupation). Then LightGCN's weightless propagation over the user–item graph and
+the mean over layers. An item nobody has rated gets a real score from its attributes: that is the point.
+
+Why ID dropout: trained with BPR on warm items only, the model could let the ID rows carry everything and
+leave the attribute tables untrained; dropping a warm item's ID with probability ``id_dropout`` during
+training (DropoutNet, Volkovs et al. 2017) makes the content path carry the ranking on its own too.
+
+Pretraining reaches it through ``init``: every node type's table (user, item, author, tag, entity, ...) starts
+from the pretrained vectors when given, so the relation-aware knowledge of R-GCN / KGAT / RAM-GNN is in the
+attribute tables that score cold items, not only in layer 0 of warm ones.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from hetrec.graph import relations as R
+from hetrec.model.contrastive import info_nce, perturb
+from hetrec.model.conv import propagate
+from hetrec.model.lightgcn import interaction_relations
+from hetrec.model.loss import l2
+from hetrec.model.mf import check_graph_sizes, check_init, fill_tables
+
+__all__ = ["AttrLightGCN", "side_inputs"]
+
+
+def side_inputs(graph, target: str, item_type: str) -> list[tuple[str, str, str]]:
+    """Relations ``(side type, r, target)`` bringing attribute / KG nodes into ``target`` (not users, not items)."""
+    return sorted(c for c in graph.canonical_etypes if c[2] == target and c[0] not in (R.USER, item_type))
+
+
+class AttrLightGCN(nn.Module):
+    """Inductive LightGCN (module docstring), optionally with SimGCL's contrastive regulariser.
+
+    Args:
+        num_users, num_items, dim: sizes. side_sizes: ``{side node type: count}`` for every node type with a
+            relation into users or items. warm: BoolTensor[num_items], items with train interactions.
+        num_layers: LightGCN layers. item_type: item node type. init: pretrained tables by node type.
+        id_dropout: probability of dropping a warm item's ID row in a training forward pass.
+        cl_weight, cl_eps, cl_temperature: SimGCL (weight 0 = off).
+    """
+
+    def __init__(self, num_users: int, num_items: int, dim: int, *, side_sizes: Mapping[str, int], warm: Tensor,
+                 num_layers: int = 3, item_type: str = "item", init: Mapping[str, Tensor] | None = None,
+                 id_dropout: float = 0.0, cl_weight: float = 0.0, cl_eps: float = 0.1,
+                 cl_temperature: float = 0.2) -> None:
+        super().__init__()
+        if min(num_users, num_items, dim) <= 0 or num_layers < 0:
+            raise ValueError(f"sizes must be positive and num_layers >= 0, got {num_users}, {num_items}, {dim}, "
+                             f"{num_layers}")
+        if not side_sizes:
+            raise ValueError("the graph has no attribute or KG relation into users or items; "
+                             "use --model lightgcn")
+        if not 0 <= id_dropout < 1:
+            raise ValueError(f"id_dropout must lie in [0, 1), got {id_dropout}")
+        self.num_users, self.num_items, self.dim, self.num_layers = num_users, num_items, dim, num_layers
+        self.item_type, self.id_dropout = item_type, id_dropout
+        self.cl_weight, self.cl_eps, self.cl_temperature = cl_weight, cl_eps, cl_temperature
+        sizes = {"user": (num_users, dim), item_type: (num_items, dim)}
+        sizes.update({t: (n, dim) for t, n in side_sizes.items()})
+        self._init = check_init(init, sizes) if init is not None else {}
+        self.user = nn.Parameter(torch.empty(num_users, dim))
+        self.item = nn.Parameter(torch.empty(num_items, dim))
+        self.side = nn.ParameterDict({t: nn.Parameter(torch.empty(n, dim)) for t, n in sorted(side_sizes.items())})
+        self.register_buffer("warm", torch.as_tensor(warm, dtype=torch.bool).clone())
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        tables = [(self.user, "user"), (self.item, self.item_type)] + [(p, t) for t, p in self.side.items()]
+        fill_tables(tables, self._init)
+
+    def _content(self, graph, target: str) -> Tensor | None:
+        rels = side_inputs(graph, target, self.item_type)
+        if not rels:
+            return None
+        total, count = 0, 0
+        for rel in rels:
+            sub = graph[rel]
+            total = total + propagate(sub, self.side[rel[0]], norm="right")  # mean over the relation's neighbours
+            count = count + (sub.in_degrees().to(self.user.device) > 0).float()
+        return total / count.clamp_min(1).unsqueeze(1)
+
+    def layer0(self, graph) -> tuple[Tensor, Tensor]:
+        """``(e^0_u, e^0_i)``: ID rows (items' only where warm, randomly dropped in training) plus content."""
+        keep = self.warm.float()
+        if self.training and self.id_dropout > 0:
+            keep = keep * (torch.rand(self.num_items, device=keep.device) >= self.id_dropout).float()
+        items = self.item * keep.unsqueeze(1)
+        users = self.user
+        c_i, c_u = self._content(graph, self.item_type), self._content(graph, R.USER)
+        if c_i is not None:
+            items = items + c_i
+        if c_u is not None:
+            users = users + c_u
+        return users, items
+
+    def _propagate(self, graph, u: Tensor, i: Tensor, eps: float = 0.0) -> tuple[Tensor, Tensor]:
+        rates, rated_by = interaction_relations(graph, self.item_type)
+        to_items, to_users = graph[rates], graph[rated_by]
+        us, its = [u], [i]
+        for _ in range(self.num_layers):
+            u, i = propagate(to_users, i, norm="both"), propagate(to_items, u, norm="both")
+            if eps:
+                u, i = perturb(u, eps), perturb(i, eps)
+            us.append(u)
+            its.append(i)
+        return torch.stack(us).mean(0), torch.stack(its).mean(0)
+
+    def forward(self, graph) -> tuple[Tensor, Tensor]:
+        """Final ``(user [U, dim], item [I, dim])``; score = dot product."""
+        check_graph_sizes(graph, {"user": self.num_users, self.item_type: self.num_items})
+        return self._propagate(graph, *self.layer0(graph))
+
+    def aux_loss(self, graph, users: Tensor, pos: Tensor) -> Tensor:
+        """SimGCL's ``cl_weight * (InfoNCE(users) + InfoNCE(items))`` over two noise views (0 when off)."""
+        if not self.cl_weight:
+            return torch.zeros((), device=self.user.device)
+        u0, i0 = self.layer0(graph)
+        (u1, i1), (u2, i2) = (self._propagate(graph, u0, i0, self.cl_eps) for _ in range(2))
+        bu, bi = torch.unique(users), torch.unique(pos)
+        return self.cl_weight * (info_nce(u1[bu], u2[bu], self.cl_temperature)
+                                 + info_nce(i1[bi], i2[bi], self.cl_temperature))
+
+    def reg_loss(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
+        """L2 of the batch's ID rows / batch size (the shared attribute tables are left to the optimiser)."""
+        return l2(self.user[users], self.item[pos], self.item[neg]) / max(len(users), 1)
+
+    def extra_repr(self) -> str:
+        return (f"num_users={self.num_users}, num_items={self.num_items}, dim={self.dim}, "
+                f"num_layers={self.num_layers}, side={sorted(self.side)}, id_dropout={self.id_dropout}, "
+                f"cl_weight={self.cl_weight}, pretrained={sorted(self._init)}")
