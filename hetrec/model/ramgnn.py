@@ -107,13 +107,16 @@ class RelationAttention(nn.Module):
         return edge_softmax(index, score[index.src])
 
     def forward(self, index: RelationIndex, h: Tensor, table: Tensor, mem_node: Tensor, mem_value: Tensor) -> Tensor:
-        """See :meth:`weights` for the arguments. Returns the new node states [N, d]."""
+        """See :meth:`weights` for the arguments. Returns the new states of the ``index.num_dst`` destinations,
+        which are the first rows of ``h`` (every node in full-graph mode, a block's dst prefix when sampled)."""
         alpha = self.weights(index, h, table, mem_node, mem_value)
         if self.compose == "add":  # φ is linear: (e_j + e_n) W_val = (h W_val)[j] + (table W_val)[v]
             msg = (h @ self.w_val)[mem_node] + (table @ self.w_val)[mem_value]
         else:
             msg = compose(h[mem_node], table[mem_value], self.compose) @ self.w_val
-        return F.leaky_relu(h @ self.w_self + spmm(index, alpha, msg), 0.2)
+        # dst rows are the first ``num_dst`` rows of h: all of them in full-graph mode, a block's
+        # destination prefix in sampled mode (DGL blocks list their dst nodes first among the src nodes)
+        return F.leaky_relu(h[:index.num_dst] @ self.w_self + spmm(index, alpha, msg), 0.2)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, compose={self.compose}, attention={self.attention}"
@@ -169,6 +172,23 @@ class RelationGraphEncoder(nn.Module):
             h = layer(index, h, table, mem_node, mem_value)
             states.append(h)
         return torch.stack(states).mean(0)
+
+    def forward_blocks(self, input_nodes: Tensor, layers: list[tuple[RelationIndex, Tensor, Tensor]]) -> Tensor:
+        """Sampled mode: the same output as :meth:`forward`, for a block's destinations only.
+
+        input_nodes: [S] owner ids of the first block's source nodes (h_0 = ``node[input_nodes]``).
+        layers: per layer, ``(index, mem_src, mem_value)``: the layer's kept edges (dst × local membership), the
+        source row (in that layer's input) of each local membership's owner, and its relation-table row. Layer l's
+        destinations are the first rows of layer l + 1's input, so each state's prefix is the seeds' state.
+        """
+        table = self.relation_table()
+        h = self.node[input_nodes]
+        states = [h]
+        for layer, (index, mem_src, mem_value) in zip(self.layers, layers, strict=True):
+            h = layer(index, h, table, mem_src, mem_value)
+            states.append(h)
+        n = h.shape[0]
+        return torch.stack([s[:n] for s in states]).mean(0)
 
     def extra_repr(self) -> str:
         return f"num_nodes={self.num_nodes}, num_values={self.num_values}, dim={self.dim}"

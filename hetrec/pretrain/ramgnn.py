@@ -12,12 +12,21 @@ by similarity (``rns=False`` keeps all: the RAM-rel ablation), steps the thresho
 neighbours' average distance, then runs the epoch's BPR steps with one full propagation per step. Users
 get their own encoder when they have attributes (ML-100K: age, gender, occupation), else an ID table.
 Early stopping on validation NDCG@10 of the dot-product scores; the best epoch's embeddings are exported.
+
+Sampled mode (``--mode sampled --fanouts``): the epoch's draws form a DGL candidate graph (one relation per
+attribute); each BPR step samples blocks from it with :func:`hetrec.sampler.blocks.sample_blocks`, the sampler
+R-GCN and KGAT use (``fanouts`` in-edges per relation and layer), then the RNS per-relation top-k filters each
+block's sampled neighbours with the epoch's thresholds, and the encoder runs on the blocks only. With fanouts -1
+that reproduces full-graph mode (same kept edges, same outputs; tested). Validation and the export use a
+full-graph pass over the epoch's kept edges, as R-GCN and KGAT do.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
+import hetrec  # noqa: F401  (DGL shim before dgl)
+import dgl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -29,7 +38,8 @@ from hetrec.graph.adjacency import RelationIndex
 from hetrec.model.ramgnn import RelationGraphEncoder, SimilarityMLP, edge_index
 from hetrec.pretrain.common import check_config, fit, train_index
 from hetrec.pretrain.config import PretrainConfig, PretrainResult
-from hetrec.pretrain.rns import ThresholdBandit, ValueIndex, keep_top, sample_same_value, value_index
+from hetrec.pretrain.rns import ThresholdBandit, ValueIndex, keep_top, keep_top_grouped, sample_same_value, value_index
+from hetrec.sampler.blocks import sample_blocks
 from hetrec.sampler.bpr import bpr_batches
 
 __all__ = ["attribute_relations", "Side", "pretrain"]
@@ -76,15 +86,31 @@ def _side(graph, owner: str, item_type: str, cfg: PretrainConfig, device) -> Sid
                 mem_node=torch.cat([v.mem_col for v in vis]), mem_value=torch.cat(mem_value))
 
 
+@dataclass
+class EpochNeighbours:
+    """One epoch's neighbour structure of a side: what the RNS sampled, kept and measured.
+
+    ``index``: the kept edges (owner × membership) for full-graph passes; ``pairs``: valid (owner, neighbour)
+    draws per relation for the similarity loss; ``dist``: average distance of the kept neighbours per relation
+    (the bandit's input); ``z``: the RNS projection of the owners used to rank them; ``candidates``: every valid
+    draw as a DGL graph (CPU; one relation ``(owner, rel, owner)`` per attribute, edges neighbour -> owner in
+    (owner, draw) order, edge data ``mem`` = the global membership) that sampled mode draws blocks from.
+    """
+
+    index: RelationIndex
+    pairs: list[tuple[Tensor, Tensor]]
+    dist: dict[str, float]
+    z: Tensor
+    candidates: dgl.DGLGraph | None = None
+
+
 @torch.no_grad()
-def _epoch_neighbours(side: Side, k: int, rns: bool, gen) -> tuple[RelationIndex, list[tuple[Tensor, Tensor]],
-                                                                     dict[str, float]]:
-    """Sample and filter by the thresholds; returns (edge index owner × membership, positive pairs per
-    relation for the similarity loss, average distance of the kept neighbours per relation)."""
+def _epoch_neighbours(side: Side, k: int, rns: bool, gen, *, candidates: bool = False) -> EpochNeighbours:
+    """Sample ``k`` same-value neighbours per owner and relation and filter them by the thresholds."""
     n = side.encoder.num_nodes
     owners = torch.arange(n, device=side.encoder.node.device)
     z = side.mlp.project(side.encoder.node.detach())
-    dsts, mems, pairs, dist = [], [], [], {}
+    dsts, mems, pairs, dist, cand = [], [], [], {}, {}
     for r, vi in enumerate(side.values):
         nbr, _, member, valid = sample_same_value(vi, owners, k, gen)
         d = side.mlp.l1(z[:, None, :], z[nbr])
@@ -94,8 +120,50 @@ def _epoch_neighbours(side: Side, k: int, rns: bool, gen) -> tuple[RelationIndex
         dsts.append(dst[keep])
         mems.append(member[keep] + side.mem_offsets[r])
         pairs.append((dst[valid], nbr[valid]))
+        # row-major: within an owner, candidate edge ids follow the draw order (keep_top's tie-break)
+        cand[(side.owner, vi.name, side.owner)] = (nbr[valid].cpu(), dst[valid].cpu(),
+                                                   (member[valid] + side.mem_offsets[r]).cpu())
     index = edge_index(torch.cat(dsts), torch.cat(mems), n, side.mem_node.numel())
-    return index, pairs, dist
+    graph = None
+    if candidates:
+        graph = dgl.heterograph({c: (src, dst) for c, (src, dst, _) in cand.items()}, num_nodes_dict={side.owner: n})
+        for c, (_, _, mem) in cand.items():
+            graph.edges[c].data["mem"] = mem
+    return EpochNeighbours(index, pairs, dist, z, graph)
+
+
+def _block_layers(side: Side, nb: EpochNeighbours, blocks: list, rns: bool) -> tuple[Tensor, list]:
+    """The RNS filter on sampled blocks: per layer, the kept edges as (index, mem_src, mem_value) for
+    :meth:`RelationGraphEncoder.forward_blocks`, and the first block's input owners.
+
+    Each relation's sampled in-edges of a destination are ranked by RNS similarity (the epoch's ``z``) and the
+    top t_r fraction is kept, exactly as full-graph mode filters all draws; with fanout -1 a block holds every
+    draw of its destinations, so the kept edges and outputs equal full-graph mode's.
+    """
+    dev = nb.z.device
+    layers = []
+    for block in blocks:
+        src_ids, dst_ids = block.srcdata[dgl.NID].to(dev), block.dstdata[dgl.NID].to(dev)
+        dst_l, src_l, mem_l = [], [], []
+        for c in block.canonical_etypes:
+            if block.num_edges(c) == 0:
+                continue
+            s, d = (t.to(dev) for t in block.edges(etype=c))
+            orig = block.edges[c].data[dgl.EID]
+            mem = nb.candidates.edges[c].data["mem"][orig].to(dev)
+            if rns:
+                sim = -side.mlp.l1(nb.z[dst_ids[d]], nb.z[src_ids[s]])
+                keep = keep_top_grouped(sim, d, orig.to(dev), side.bandit.thresholds[c[1]])
+                s, d, mem = s[keep], d[keep], mem[keep]
+            dst_l.append(d)
+            src_l.append(s)
+            mem_l.append(mem)
+        cat = lambda xs: torch.cat(xs) if xs else torch.empty(0, dtype=torch.int64, device=dev)  # noqa: E731
+        d, s, mem = cat(dst_l), cat(src_l), cat(mem_l)
+        uniq, local = torch.unique(mem, return_inverse=True)  # sorted: the full index's membership order
+        mem_src = torch.empty_like(uniq).scatter_(0, local, s)  # a membership's owner is its edges' source
+        layers.append((edge_index(d, local, block.num_dst_nodes(), uniq.numel()), mem_src, side.mem_value[uniq]))
+    return blocks[0].srcdata[dgl.NID].to(dev), layers
 
 
 def _sim_loss(side: Side, pairs: list[tuple[Tensor, Tensor]], size: int, gen) -> Tensor:
@@ -132,13 +200,14 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device | str = "cpu",
              log: Callable[[str], None] | None = None) -> PretrainResult:
     """Pretrain RAM-GNN on ``artifact``'s train graph; returns embeddings (docs/architecture.md), history,
     best validation metrics and ``extra_files["thresholds.csv"]`` (one row per epoch and relation)."""
-    check_config(cfg)
+    fanouts = check_config(cfg)
     if cfg.neighbors <= 0:
         raise HetrecError(f"--neighbors {cfg.neighbors}: must be at least 1")
-    if cfg.mode != "full":
-        raise HetrecError(f"--mode {cfg.mode}: RAM-GNN samples its own same-value neighbours; use --mode full")
+    sampled = cfg.mode == "sampled"
     device = torch.device(device)
     torch.manual_seed(cfg.seed)
+    if sampled:
+        dgl.seed(cfg.seed)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     graph, item_type = artifact.graph, artifact.item_type
     item_side = _side(graph, item_type, item_type, cfg, device)
@@ -155,18 +224,34 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device | str = "cpu",
     params += [user_table] if user_table is not None else []
     opt = torch.optim.Adam(params, lr=cfg.lr)
     train = train_index(artifact, device)
-    state: dict = {"edges": {}, "pairs": {}}
+    state: dict[str, EpochNeighbours] = {}
     thresholds: list[dict] = []
 
     def user_item() -> tuple[Tensor, Tensor]:
-        items = item_side.encoder(state["edges"][item_type], item_side.mem_node, item_side.mem_value)
-        users = (user_side.encoder(state["edges"][R.USER], user_side.mem_node, user_side.mem_value) if user_side
+        items = item_side.encoder(state[item_type].index, item_side.mem_node, item_side.mem_value)
+        users = (user_side.encoder(state[R.USER].index, user_side.mem_node, user_side.mem_value) if user_side
                  else user_table)
         return users, items
 
+    def encode_sampled(side: Side, ids: Tensor) -> Tensor:
+        """Sampled mode: representations of ``ids`` (owners) from DGL blocks of the epoch's candidates."""
+        seeds, rows = torch.unique(ids, return_inverse=True)
+        nb = state[side.owner]
+        blocks = sample_blocks(nb.candidates, {side.owner: seeds.cpu()}, fanouts)
+        input_nodes, layers = _block_layers(side, nb, blocks, cfg.rns)
+        return side.encoder.forward_blocks(input_nodes, layers)[rows]
+
+    def batch_reps(u: Tensor, p: Tensor, q: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        if not sampled:
+            users, items = user_item()
+            return users[u], items[p], items[q]
+        ep, eq = encode_sampled(item_side, torch.cat([p, q])).split(p.numel())
+        return (encode_sampled(user_side, u) if user_side else user_table[u]), ep, eq
+
     def train_epoch(epoch: int) -> dict:
         for s in sides:
-            state["edges"][s.owner], state["pairs"][s.owner], dist = _epoch_neighbours(s, cfg.neighbors, cfg.rns, gen)
+            state[s.owner] = _epoch_neighbours(s, cfg.neighbors, cfg.rns, gen, candidates=sampled)
+            dist = state[s.owner].dist
             rewards = s.bandit.step(dist) if cfg.rns else {}
             thresholds.extend({"epoch": epoch, "owner": s.owner, "relation": name,
                                "threshold": s.bandit.thresholds[name] if cfg.rns else 1.0,
@@ -174,9 +259,9 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device | str = "cpu",
                                "frozen": bool(s.bandit.frozen[name]) if cfg.rns else False} for name in dist)
         sums, steps = {"loss": 0.0, "bpr": 0.0, "sim": 0.0, "reg": 0.0}, 0
         for u, p, q in bpr_batches(train, cfg.batch_size, gen):
-            users, items = user_item()
-            bpr = bpr_loss((users[u] * items[p]).sum(-1), (users[u] * items[q]).sum(-1))
-            sim = sum(_sim_loss(s, state["pairs"][s.owner], cfg.batch_size, gen) for s in sides)
+            eu, ep, eq = batch_reps(u, p, q)
+            bpr = bpr_loss((eu * ep).sum(-1), (eu * eq).sum(-1))
+            sim = sum(_sim_loss(s, state[s.owner].pairs, cfg.batch_size, gen) for s in sides)
             u0 = user_side.encoder.node[u] if user_side else user_table[u]
             reg = cfg.reg * l2(u0, item_side.encoder.node[p], item_side.encoder.node[q]) / u.numel()
             loss = bpr + cfg.sim_weight * sim + reg

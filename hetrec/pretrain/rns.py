@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-__all__ = ["ValueIndex", "value_index", "sample_same_value", "keep_top", "ThresholdBandit"]
+__all__ = ["ValueIndex", "value_index", "sample_same_value", "keep_top", "keep_top_grouped", "ThresholdBandit"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,30 @@ def keep_top(similarity: Tensor, valid: Tensor, threshold: float) -> Tensor:
     rank = torch.empty_like(order)
     rank.scatter_(1, order, torch.arange(s.shape[1], device=s.device).expand_as(order).contiguous())
     return valid & (rank < keep_n[:, None])
+
+
+def keep_top_grouped(similarity: Tensor, group: Tensor, order: Tensor, threshold: float) -> Tensor:
+    """:func:`keep_top` for edges listed flat: keep mask [E] with, per ``group`` (a destination), the
+    ceil(threshold · #edges) most similar (≥ 1 per non-empty group); ties keep the smaller ``order``.
+
+    Sampled mode filters the neighbours of a DGL block this way: with ``order`` = the draw's position in its
+    owner's row (the candidate graph's edge id) and every draw present, the mask equals :func:`keep_top`'s.
+    """
+    n = similarity.numel()
+    if n == 0:
+        return torch.zeros(0, dtype=torch.bool, device=similarity.device)
+    # lexicographic sort by (group, -similarity, order): stable argsorts from the last key to the first
+    perm = torch.argsort(order, stable=True)
+    perm = perm[torch.argsort(similarity[perm], descending=True, stable=True)]
+    perm = perm[torch.argsort(group[perm], stable=True)]
+    g = group[perm]
+    _, counts = torch.unique_consecutive(g, return_counts=True)
+    starts = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    rank = torch.arange(n, device=similarity.device) - starts
+    keep_n = torch.ceil(threshold * counts.to(torch.float64) - 1e-9).long().clamp_min(1).minimum(counts)
+    keep = torch.empty(n, dtype=torch.bool, device=similarity.device)
+    keep[perm] = rank < torch.repeat_interleave(keep_n, counts)
+    return keep
 
 
 @dataclass

@@ -14,6 +14,7 @@ from hetrec.model.ramgnn import RelationAttention, RelationGraphEncoder, circula
 from hetrec.pretrain import ramgnn
 from hetrec.pretrain.common import train_index, validate
 from hetrec.pretrain.config import PretrainConfig
+from hetrec.pretrain.rns import keep_top, keep_top_grouped
 
 
 @pytest.mark.parametrize("d", [1, 5, 6])
@@ -159,11 +160,69 @@ def test_pretrain_with_user_attributes_and_ablations(tmp_path):
     assert all(r["threshold"] == 1.0 for r in rows)  # rns=False keeps every sampled neighbour
 
 
-def test_pretrain_refuses_sampled_mode_and_graph_without_item_attributes(tmp_path, tiny_artifact):
-    with pytest.raises(HetrecError, match="--mode"):
-        ramgnn.pretrain(tiny_artifact, PretrainConfig(method="ramgnn", mode="sampled"), "cpu")
+def test_pretrain_refuses_graph_without_item_attributes_and_bad_fanouts(tmp_path, tiny_artifact):
+    with pytest.raises(HetrecError, match="--fanouts"):
+        ramgnn.pretrain(tiny_artifact, PretrainConfig(method="ramgnn", mode="sampled", fanouts=(0,)), "cpu")
     art = _user_attribute_artifact(tmp_path)
     bare = dgl.heterograph({c: art.graph.edges(etype=c) for c in art.graph.canonical_etypes if "genre" not in c[1]})
     art.graph = bare
     with pytest.raises(HetrecError, match="no attribute relations"):
         ramgnn.pretrain(art, PretrainConfig(method="ramgnn", epochs=1), "cpu")
+
+
+def test_keep_top_grouped_equals_keep_top_on_rows():
+    g = torch.Generator().manual_seed(3)
+    sim = torch.randint(0, 4, (30, 7), generator=g).double()  # many ties: the draw order breaks them
+    valid = torch.rand(30, 7, generator=g) > 0.3
+    for t in (0.02, 0.3, 0.5, 1.0):
+        dense = keep_top(sim, valid, t)
+        rows, cols = torch.nonzero(valid, as_tuple=True)
+        perm = torch.randperm(rows.numel(), generator=g)  # edge listing order must not matter
+        flat = keep_top_grouped(sim[rows, cols][perm], rows[perm], (rows * 7 + cols)[perm], t)
+        assert torch.equal(flat, dense[rows, cols][perm])
+
+
+@pytest.mark.parametrize("case", ["tiny", "user_attributes"])
+def test_sampled_mode_with_all_neighbours_reproduces_full_graph(case, tmp_path, tiny_artifact):
+    """fanouts -1: blocks hold every draw, the RNS keeps the same edges -> same losses and embeddings."""
+    art = tiny_artifact if case == "tiny" else _user_attribute_artifact(tmp_path)
+    base = dict(method="ramgnn", dim=8, epochs=3, batch_size=64 if case == "tiny" else 16, lr=0.01, patience=10,
+                neighbors=4)
+    full = ramgnn.pretrain(art, PretrainConfig(**base), "cpu")
+    sampled = ramgnn.pretrain(art, PretrainConfig(**base, mode="sampled", fanouts=(-1,)), "cpu")
+    for a, b in zip(full.history, sampled.history, strict=True):
+        for key in ("loss", "bpr", "sim", "val_ndcg@10"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), key
+    for t, x in full.embeddings["node"].items():
+        assert torch.allclose(x, sampled.embeddings["node"][t], atol=1e-5), t
+    for a, b in zip(full.extra_files["thresholds.csv"], sampled.extra_files["thresholds.csv"], strict=True):
+        assert a == {**b, "avg_distance": pytest.approx(b["avg_distance"], rel=1e-5)}
+
+
+def test_block_outputs_equal_full_graph_rows_and_fanouts_bound_neighbours(tiny_artifact):
+    art = tiny_artifact
+    cfg = PretrainConfig(method="ramgnn", dim=8, layers=2, neighbors=5)
+    side = ramgnn._side(art.graph, art.item_type, art.item_type, cfg, "cpu")
+    gen = torch.Generator().manual_seed(0)
+    nb = ramgnn._epoch_neighbours(side, 5, True, gen, candidates=True)
+    with torch.no_grad():
+        full = side.encoder(nb.index, side.mem_node, side.mem_value)
+        seeds = torch.tensor([0, 3, 7, 11])
+        blocks = ramgnn.sample_blocks(nb.candidates, {art.item_type: seeds}, (-1, -1))
+        inputs, layers = ramgnn._block_layers(side, nb, blocks, True)
+        assert torch.allclose(side.encoder.forward_blocks(inputs, layers), full[seeds], atol=1e-6)
+        # fanout 2 per relation: the RNS then keeps ceil(t * sampled) of those, so at most 2 per relation
+        blocks = ramgnn.sample_blocks(nb.candidates, {art.item_type: seeds}, (2, 2))
+        inputs, layers = ramgnn._block_layers(side, nb, blocks, True)
+        out = side.encoder.forward_blocks(inputs, layers)
+    assert out.shape == (4, 8) and torch.isfinite(out).all()
+    index = layers[-1][0]
+    assert int(index.in_deg.max()) <= 2 * len(side.relations)
+
+
+def test_sampled_pretraining_learns(tiny_artifact):
+    cfg = PretrainConfig(method="ramgnn", dim=16, epochs=6, batch_size=128, lr=0.01, patience=10, neighbors=4,
+                         mode="sampled", fanouts=(3, 3))
+    res = ramgnn.pretrain(tiny_artifact, cfg, "cpu")
+    losses = [row["loss"] for row in res.history]
+    assert losses[-1] < 0.9 * losses[0]
