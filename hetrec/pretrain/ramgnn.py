@@ -31,6 +31,7 @@ from hetrec.pretrain.common import check_config, fit, train_index
 from hetrec.pretrain.config import PretrainConfig, PretrainResult
 from hetrec.pretrain.rns import ThresholdBandit, ValueIndex, keep_top, sample_same_value, value_index
 from hetrec.sampler.bpr import bpr_batches
+from hetrec.trainer import distributed
 
 __all__ = ["attribute_relations", "Side", "pretrain"]
 
@@ -173,7 +174,7 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device | str = "cpu",
                                "avg_distance": dist[name], "reward": rewards.get(name, 0),
                                "frozen": bool(s.bandit.frozen[name]) if cfg.rns else False} for name in dist)
         sums, steps = {"loss": 0.0, "bpr": 0.0, "sim": 0.0, "reg": 0.0}, 0
-        for u, p, q in bpr_batches(train, cfg.batch_size, gen):
+        for u, p, q in bpr_batches(train, cfg.batch_size, gen, shard=distributed.shard()):
             users, items = user_item()
             bpr = bpr_loss((users[u] * items[p]).sum(-1), (users[u] * items[q]).sum(-1))
             sim = sum(_sim_loss(s, state["pairs"][s.owner], cfg.batch_size, gen) for s in sides)
