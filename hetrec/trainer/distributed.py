@@ -10,10 +10,12 @@ What a rank does (the rest of hetrec stays single-process code with a few hooks)
   generator advances identically on every rank, so epoch after epoch the ranks agree on what the batch was.
 - **gradients**: while a session is open, every ``optimizer.step()`` first averages the gradients of that
   optimizer's parameters across ranks (one ``all_reduce`` of a flat buffer, through torch's global optimizer
-  step pre-hook), and the first step of each optimizer broadcasts its parameters from rank 0, as DDP does at
-  construction. Why not ``DistributedDataParallel``: the models propagate over the whole graph in every step
-  and several pretraining methods drive two optimizers or leave parameters without gradient in a step;
-  averaging at the optimizer boundary covers all of them without touching their code. A parameter that got no
+  step pre-hook). Ranks start from rank 0's parameters: the fine-tuning loop broadcasts them at every epoch
+  start (:func:`broadcast_parameters`, as DDP does at construction; it also covers ``--resume``), and the first
+  step of any other optimizer checks that the ranks agree (same seed, same init) and stops with one line if not.
+  Why not ``DistributedDataParallel``: the models propagate over the whole graph in every step and several
+  pretraining methods drive two optimizers or leave parameters without gradient in a step; averaging at the
+  optimizer boundary covers all of them without touching their code. A parameter that got no
   gradient on any rank keeps ``grad = None``, exactly as in a single process.
 - **validation and early stopping**: :func:`on_main` runs validation on rank 0 only and broadcasts the metrics;
   every rank then steps its early stopper with identical numbers, so all ranks agree on "improved" and "stop".
@@ -117,12 +119,10 @@ def _average_gradients(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     if not params:
         return
-    if optimizer not in _synced:  # like DDP at construction: every rank starts from rank 0's parameters
-        with torch.no_grad():
-            flat = torch.cat([p.detach().reshape(-1) for p in params])
-            _collective("broadcast of the initial parameters", lambda: dist.broadcast(flat, src=0))
-            for p, part in zip(params, flat.split([p.numel() for p in params])):
-                p.copy_(part.view_as(p))
+    if optimizer not in _synced:  # the gradients just computed are only comparable if the ranks agree
+        if not broadcast_parameters(params):
+            raise HetrecError(f"{_where()}: the ranks started from different parameters (seed every rank alike, "
+                              "or call distributed.broadcast_parameters before the first step)")
         _synced.add(optimizer)
     if any(p.grad is not None and p.grad.is_sparse for p in params):
         raise HetrecError("data-parallel training does not average sparse gradients; use dense embeddings")
@@ -141,6 +141,21 @@ def _average_gradients(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any)
             p.grad = (part / world).view_as(p).to(p.dtype)
         else:
             p.grad = None
+
+
+def broadcast_parameters(params) -> bool:
+    """Copy rank 0's values into ``params`` (a module or an iterable of tensors) on every rank, as DDP does at
+    construction; returns whether this rank already held them. A no-op returning True when not distributed."""
+    params = list(params.parameters() if isinstance(params, torch.nn.Module) else params)
+    if not active() or not params:
+        return True
+    with torch.no_grad():
+        mine = torch.cat([p.detach().reshape(-1) for p in params])
+        flat = mine.clone()
+        _collective("broadcast of the parameters", lambda: dist.broadcast(flat, src=0))
+        for p, part in zip(params, flat.split([p.numel() for p in params])):
+            p.copy_(part.view_as(p))
+    return bool(torch.equal(mine, flat))
 
 
 def on_main(fn: F) -> F:

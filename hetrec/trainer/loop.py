@@ -101,6 +101,8 @@ def train_epoch(model: nn.Module, graph: Any, index: InteractionIndex, optimizer
     global batch, weighted so that the gradients averaged over ranks equal the global batch's gradient.
     """
     model.train()
+    if shard is not None:
+        distributed.broadcast_parameters(model)  # every rank steps from rank 0's weights
     total = torch.zeros((), dtype=torch.float64, device=index.device)
     count = 0
     for b, (users, pos, neg) in enumerate(bpr_batches(index, cfg.batch_size, generator, shard=shard)):
