@@ -13,6 +13,7 @@ import click
 import hetrec
 from hetrec import report
 from hetrec._cli import COMMANDS
+from hetrec.trainer.distributed import env_rank
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,12 +34,16 @@ for _command in COMMANDS:
 
 def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    rank = env_rank()
+    if rank:  # torchrun: rank 0 alone reports; other ranks only say why they failed
+        report.out.quiet = report.err.quiet = True
     try:
         hetrec_cli.main(args=argv, prog_name="hetrec", standalone_mode=False)
     except hetrec.HetrecError as e:
         if debug:
             raise
-        report.error(str(e))
+        report.err.quiet = False
+        report.error(f"rank {rank}: {e}" if rank and not str(e).startswith("rank ") else str(e))
         sys.exit(1)
     except click.exceptions.Abort:
         report.error("interrupted; nothing was written (any partial output was removed)")

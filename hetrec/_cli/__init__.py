@@ -5,6 +5,6 @@ To add a command: write ``hetrec/_cli/<name>.py`` defining a ``click.command`` c
 """
 from importlib import import_module
 
-NAMES: list[str] = ["build_graph", "synth", "finetune", "evaluate", "recommend", "run", "pretrain"]
+NAMES: list[str] = ["build_graph", "synth", "finetune", "evaluate", "recommend", "run", "pretrain", "partition_graph"]
 
 COMMANDS = [import_module(f"hetrec._cli.{name}").command for name in NAMES]

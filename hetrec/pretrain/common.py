@@ -23,6 +23,7 @@ from hetrec.evaluator.rank import evaluate
 from hetrec.graph import relations as R
 from hetrec.pretrain.config import PretrainConfig, PretrainResult
 from hetrec.sampler.bpr import InteractionIndex
+from hetrec.trainer import distributed
 from hetrec.trainer.early_stop import EarlyStopping
 
 Log = Callable[[str], None]
@@ -162,20 +163,28 @@ def corrupt_tails(kg: Triples, head: Tensor, rel: Tensor, generator: torch.Gener
     return tail
 
 
-def kg_batches(kg: Triples, batch_size: int, generator: torch.Generator | None = None):
-    """One epoch of ``(head, rel, tail, corrupted_tail)`` batches: every triple once, shuffled."""
+def _slice(parts: tuple[Tensor, ...], shard: tuple[int, int] | None) -> tuple[Tensor, ...]:
+    """This rank's ``[rank::world]`` slice of a batch drawn in full on every rank (data-parallel training)."""
+    return parts if shard is None else tuple(p[shard[0]::shard[1]] for p in parts)
+
+
+def kg_batches(kg: Triples, batch_size: int, generator: torch.Generator | None = None, *,
+               shard: tuple[int, int] | None = None):
+    """One epoch of ``(head, rel, tail, corrupted_tail)`` batches: every triple once, shuffled
+    (``shard=(rank, world)``: this rank's slice of each batch, as ``bpr_batches``)."""
     perm = torch.randperm(len(kg), generator=generator, device=kg.head.device)
     for start in range(0, len(kg), batch_size):
         sel = perm[start:start + batch_size]
         h, r, t = kg.head[sel], kg.rel[sel], kg.tail[sel]
-        yield h, r, t, corrupt_tails(kg, h, r, generator)
+        yield _slice((h, r, t, corrupt_tails(kg, h, r, generator)), shard)
 
 
-def kg_sample(kg: Triples, size: int, generator: torch.Generator | None = None):
+def kg_sample(kg: Triples, size: int, generator: torch.Generator | None = None, *,
+              shard: tuple[int, int] | None = None):
     """``size`` triples drawn uniformly with replacement, with corrupted tails (for a joint CF + KG step)."""
     sel = torch.randint(len(kg), (size,), generator=generator, device=kg.head.device)
     h, r, t = kg.head[sel], kg.rel[sel], kg.tail[sel]
-    return h, r, t, corrupt_tails(kg, h, r, generator)
+    return _slice((h, r, t, corrupt_tails(kg, h, r, generator)), shard)
 
 
 def train_index(artifact, device: torch.device | str = "cpu") -> InteractionIndex:
@@ -213,12 +222,12 @@ def fit(cfg: PretrainConfig, artifact, *, train_epoch: Callable[[int], dict],
     best_export, best_row = None, {}
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
-        row = {"epoch": epoch, **{k: float(v) for k, v in train_epoch(epoch).items()}}
+        row = {"epoch": epoch, **distributed.mean_over_ranks({k: float(v) for k, v in train_epoch(epoch).items()})}
         row["train_s"] = round(time.perf_counter() - t0, 3)
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-            with torch.no_grad():
-                u, i = user_item()
-                row.update({f"val_{k}": v for k, v in validate(artifact, u, i, exclude).items()})
+            with torch.no_grad():  # torchrun: rank 0 validates, every rank gets its metrics (same stop decision)
+                metrics = distributed.on_main(lambda: validate(artifact, *user_item(), exclude))()
+                row.update({f"val_{k}": v for k, v in metrics.items()})
                 if stop.step(row["val_ndcg@10"], epoch):
                     best_export, best_row = detach_cpu(export()), dict(row)
         history.append(row)

@@ -32,6 +32,7 @@ from hetrec.pretrain import common
 from hetrec.pretrain.config import PretrainConfig, PretrainResult
 from hetrec.sampler.bpr import bpr_batches
 from hetrec.sampler.blocks import sample_blocks
+from hetrec.trainer import distributed
 
 DROPOUT = 0.1  # message dropout of the paper's experiments
 
@@ -73,7 +74,7 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device, log: common.Lo
         model.train()
         cf_sum = kg_sum = 0.0
         cf_steps = kg_steps = 0
-        for users, pos, neg in bpr_batches(train, cfg.batch_size, gen):
+        for users, pos, neg in bpr_batches(train, cfg.batch_size, gen, shard=distributed.shard()):
             x, rows = reps(torch.cat([users + u_off, pos + i_off, neg + i_off]))
             eu, ep, en = x[rows].split(users.numel())
             cf = bpr_loss((eu * ep).sum(-1), (eu * en).sum(-1))
@@ -82,7 +83,7 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device, log: common.Lo
             loss.backward()
             cf_opt.step()
             cf_sum, cf_steps = cf_sum + float(cf.detach()), cf_steps + 1
-        for h, r, t, t_neg in common.kg_batches(kg, cfg.kg_batch_size, gen):
+        for h, r, t, t_neg in common.kg_batches(kg, cfg.kg_batch_size, gen, shard=distributed.shard()):
             g_pos, g_neg, reg = model.kg_scores(h, r, t, t_neg)
             kg_loss = bpr_loss(-g_pos, -g_neg)  # TransR: lower g is more plausible
             loss = kg_loss + cfg.reg * reg / h.numel()

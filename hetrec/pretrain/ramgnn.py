@@ -41,6 +41,7 @@ from hetrec.pretrain.config import PretrainConfig, PretrainResult
 from hetrec.pretrain.rns import ThresholdBandit, ValueIndex, keep_top, keep_top_grouped, sample_same_value, value_index
 from hetrec.sampler.blocks import sample_blocks
 from hetrec.sampler.bpr import bpr_batches
+from hetrec.trainer import distributed
 
 __all__ = ["attribute_relations", "Side", "pretrain"]
 
@@ -258,7 +259,7 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device | str = "cpu",
                                "avg_distance": dist[name], "reward": rewards.get(name, 0),
                                "frozen": bool(s.bandit.frozen[name]) if cfg.rns else False} for name in dist)
         sums, steps = {"loss": 0.0, "bpr": 0.0, "sim": 0.0, "reg": 0.0}, 0
-        for u, p, q in bpr_batches(train, cfg.batch_size, gen):
+        for u, p, q in bpr_batches(train, cfg.batch_size, gen, shard=distributed.shard()):
             eu, ep, eq = batch_reps(u, p, q)
             bpr = bpr_loss((eu * ep).sum(-1), (eu * eq).sum(-1))
             sim = sum(_sim_loss(s, state[s.owner].pairs, cfg.batch_size, gen) for s in sides)

@@ -24,6 +24,7 @@ from hetrec.pretrain import common
 from hetrec.pretrain.config import PretrainConfig, PretrainResult
 from hetrec.sampler.bpr import bpr_batches
 from hetrec.sampler.blocks import sample_blocks
+from hetrec.trainer import distributed
 
 
 def distmult(h: Tensor, r: Tensor, t: Tensor) -> Tensor:
@@ -59,10 +60,10 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device, log: common.Lo
         model.train()
         sums = {"loss": 0.0, "bpr": 0.0, "kg": 0.0}
         steps = 0
-        for users, pos, neg in bpr_batches(index, cfg.batch_size, gen):
+        for users, pos, neg in bpr_batches(index, cfg.batch_size, gen, shard=distributed.shard()):
             parts = [users + u_off, pos + i_off, neg + i_off]
             if len(kg):
-                h, r, t, t_neg = common.kg_sample(kg, cfg.kg_batch_size, gen)
+                h, r, t, t_neg = common.kg_sample(kg, cfg.kg_batch_size, gen, shard=distributed.shard())
                 parts += [h, t, t_neg]
             x, rows = table(torch.cat(parts))
             chunks = x[rows].split([p.numel() for p in parts])

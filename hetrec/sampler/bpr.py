@@ -165,17 +165,27 @@ def sample_negatives(index: InteractionIndex, users: Tensor, generator: torch.Ge
     return neg
 
 
-def bpr_batches(index: InteractionIndex, batch_size: int,
-                generator: torch.Generator | None = None) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+def bpr_batches(index: InteractionIndex, batch_size: int, generator: torch.Generator | None = None, *,
+                shard: tuple[int, int] | None = None) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
     """One epoch of BPR triples ``(users, pos, neg)``: every distinct train pair exactly once, shuffled.
 
     Negatives are sampled per batch with :func:`sample_negatives`; all tensors are on ``index.device``. The last
     batch may be smaller. Same generator state -> same epoch.
+
+    ``shard=(rank, world)`` (data-parallel training, hetrec/trainer/distributed.py): the global batch is drawn in
+    full, negatives included, so the generator advances exactly as in one process, and this rank gets the slice
+    ``[rank::world]`` of it: the ranks' slices are disjoint and together are the global batch (a slice may be
+    empty when the last batch has fewer triples than ranks).
     """
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if shard is not None and not 0 <= shard[0] < shard[1]:
+        raise ValueError(f"shard must be (rank, world) with 0 <= rank < world, got {shard}")
     perm = torch.randperm(index.nnz, generator=generator, device=index.device)
     for start in range(0, index.nnz, batch_size):
         sel = perm[start:start + batch_size]
         users, pos = index.row[sel], index.col[sel]
-        yield users, pos, sample_negatives(index, users, generator)
+        neg = sample_negatives(index, users, generator)
+        if shard is not None:
+            users, pos, neg = (t[shard[0]::shard[1]] for t in (users, pos, neg))
+        yield users, pos, neg

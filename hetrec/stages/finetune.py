@@ -22,6 +22,7 @@ from hetrec.errors import HetrecError
 from hetrec.sampler.bpr import InteractionIndex
 from hetrec.stages.evaluate import cold_items, evaluate_embeddings, evaluate_scores
 from hetrec.trainer import checkpoint as ck
+from hetrec.trainer import distributed
 from hetrec.trainer.loop import LoopConfig, LoopState, fit
 
 STAGE = "finetune"
@@ -169,6 +170,7 @@ def _prepare_dirs(cfg: FinetuneConfig) -> Path:
     return partial
 
 
+@distributed.launched  # under torchrun: data-parallel over ranks, rank 0 writes (hetrec/trainer/distributed.py)
 def run(cfg: FinetuneConfig, *, log: Callable[[str], None] | None = None, progress=None,
         on_batch: Callable[[int, int], None] | None = None) -> dict:
     """Train, then write the run directory; returns a summary with val/test metrics of the best model.
@@ -216,9 +218,13 @@ def run(cfg: FinetuneConfig, *, log: Callable[[str], None] | None = None, progre
         return evaluate_embeddings(artifact, user_emb, item_emb, "val", ks=(10, 20), train_index=train,
                                    unscorable=unscorable)
 
+    validate = distributed.on_main(validate)  # torchrun: rank 0 validates, every rank gets its metrics
+
     t_start = time.perf_counter()
 
     def on_epoch(st: LoopState) -> None:
+        if not distributed.is_main():
+            return
         partial.mkdir(parents=True, exist_ok=True)
         ck.save_checkpoint(partial / CHECKPOINT, config=cfg.resolved(), graph=artifact.fingerprint, init=init_fp,
                            model=model.state_dict(), optimizer=optimizer.state_dict(), loop=st.state_dict(),
@@ -228,7 +234,7 @@ def run(cfg: FinetuneConfig, *, log: Callable[[str], None] | None = None, progre
         try:
             state = fit(model, artifact.graph, train, validate if len(valid_target[0]) else None, cfg.loop(),
                         optimizer=optimizer, generator=generator, state=state, on_epoch=on_epoch,
-                        on_batch=on_batch, progress=progress)
+                        on_batch=on_batch, progress=progress, shard=distributed.shard())
         except KeyboardInterrupt:
             if (partial / CHECKPOINT).is_file():
                 done = ck.load_checkpoint(partial / CHECKPOINT)["loop"]["epoch"]
@@ -248,6 +254,8 @@ def run(cfg: FinetuneConfig, *, log: Callable[[str], None] | None = None, progre
                "best_epoch": best_epoch, "stopped_early": state.stopped, "resumed_from": resumed_from,
                "seconds_per_epoch": sum(train_s) / len(train_s) if train_s else 0.0, "wall_s": wall,
                "metrics": metrics}
+    if not distributed.is_main():
+        return summary
     with atomic_dir(cfg.out, force=cfg.force) as tmp:
         ck.save_checkpoint(tmp / CHECKPOINT, config=cfg.resolved(), graph=artifact.fingerprint, init=init_fp,
                            model=model.state_dict(), optimizer=optimizer.state_dict() if optimizer else {},

@@ -20,6 +20,7 @@ from hetrec.device import resolve_device, seed_everything
 from hetrec.errors import HetrecError
 from hetrec.pretrain.common import check_config
 from hetrec.pretrain.config import PretrainConfig
+from hetrec.trainer import distributed
 
 STAGE = "pretrain"
 EMBEDDINGS, LOG = "embeddings.pt", "train_log.csv"
@@ -65,6 +66,7 @@ def _check_embeddings(emb: dict, artifact, dim: int, method: str) -> None:
                                f"mis-shaped or not finite (expected [{artifact.graph.num_nodes(t)}, {dim}])")
 
 
+@distributed.launched  # under torchrun: data-parallel over ranks, rank 0 writes (hetrec/trainer/distributed.py)
 def run(cfg: PretrainStageConfig, *, log: Callable[[str], None] | None = None) -> dict:
     """Pretrain, then write the artifact; returns a summary (best validation metrics, epochs, wall time)."""
     from hetrec.graph.artifact import load_graph_artifact
@@ -95,6 +97,8 @@ def run(cfg: PretrainStageConfig, *, log: Callable[[str], None] | None = None) -
                "epochs_run": len(result.history), "best_epoch": result.best.get("epoch"),
                "seconds_per_epoch": sum(train_s) / len(train_s) if train_s else 0.0, "wall_s": round(wall, 3),
                "best": result.best}
+    if not distributed.is_main():
+        return summary
     with atomic_dir(out, force=cfg.force) as tmp:
         torch.save(result.embeddings, tmp / EMBEDDINGS)
         pd.DataFrame(result.history).to_csv(tmp / LOG, index=False)

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from hetrec.errors import HetrecError
 from hetrec.sampler.bpr import InteractionIndex, bpr_batches
+from hetrec.trainer import distributed
 from hetrec.trainer.early_stop import EarlyStopping
 
 MONITOR = "ndcg@10"  # validation metric for early stopping and best-model selection
@@ -93,12 +94,18 @@ def embeddings(model: nn.Module, graph: Any) -> tuple[Tensor, Tensor]:
 
 def train_epoch(model: nn.Module, graph: Any, index: InteractionIndex, optimizer: torch.optim.Optimizer,
                 cfg: LoopConfig, generator: torch.Generator, *, epoch: int,
-                on_batch: Callable[[int, int], None] | None = None) -> float:
-    """One pass over the distinct train pairs in shuffled BPR mini-batches; returns the mean loss per triple."""
+                on_batch: Callable[[int, int], None] | None = None, shard: tuple[int, int] | None = None) -> float:
+    """One pass over the distinct train pairs in shuffled BPR mini-batches; returns the mean loss per triple.
+
+    ``shard=(rank, world)``: data-parallel (hetrec/trainer/distributed.py); this rank trains on its slice of each
+    global batch, weighted so that the gradients averaged over ranks equal the global batch's gradient.
+    """
     model.train()
+    if shard is not None:
+        distributed.broadcast_parameters(model)  # every rank steps from rank 0's weights
     total = torch.zeros((), dtype=torch.float64, device=index.device)
     count = 0
-    for b, (users, pos, neg) in enumerate(bpr_batches(index, cfg.batch_size, generator)):
+    for b, (users, pos, neg) in enumerate(bpr_batches(index, cfg.batch_size, generator, shard=shard)):
         if on_batch is not None:
             on_batch(epoch, b)
         user_emb, item_emb = model(graph)
@@ -111,12 +118,16 @@ def train_epoch(model: nn.Module, graph: Any, index: InteractionIndex, optimizer
         aux = getattr(model, "aux_loss", None)  # e.g. a contrastive regulariser (hetrec/model/contrastive.py)
         if aux is not None:
             loss = loss + aux(graph, users, pos)
+        weight = 1.0 if shard is None else shard[1] * users.numel() / min(cfg.batch_size, index.nnz - b * cfg.batch_size)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * weight).backward()
         optimizer.step()
-        total += loss.detach().to(torch.float64) * users.numel()
-        count += users.numel()
-    mean = float(total) / max(count, 1)
+        if users.numel():
+            total += loss.detach().to(torch.float64) * users.numel()
+            count += users.numel()
+    if shard is not None:
+        total, count = distributed.sum_over_ranks(total, torch.tensor(count))
+    mean = float(total) / max(float(count), 1)
     if not math.isfinite(mean):
         raise HetrecError(f"training diverged in epoch {epoch} (loss {mean}); lower --lr or raise --reg")
     return mean
@@ -125,7 +136,7 @@ def train_epoch(model: nn.Module, graph: Any, index: InteractionIndex, optimizer
 def fit(model: nn.Module, graph: Any, index: InteractionIndex, validate: Validate | None, cfg: LoopConfig, *,
         optimizer: torch.optim.Optimizer, generator: torch.Generator, state: LoopState | None = None,
         on_epoch: Callable[[LoopState], None] | None = None, on_batch: Callable[[int, int], None] | None = None,
-        progress: Progress | None = None) -> LoopState:
+        progress: Progress | None = None, shard: tuple[int, int] | None = None) -> LoopState:
     """Train until ``cfg.epochs`` or early stopping; returns the state with the best weights (CPU copy).
 
     Args:
@@ -141,6 +152,7 @@ def fit(model: nn.Module, graph: Any, index: InteractionIndex, validate: Validat
         on_epoch: called after every completed epoch (the stage checkpoints here).
         on_batch: called as ``on_batch(epoch, batch)`` before each step (tests inject interrupts here).
         progress: ``hetrec.report.progress``-like factory for a bar over epochs; None = silent.
+        shard: ``(rank, world)`` under torchrun (``distributed.shard()``): train on this rank's slice of every batch.
     """
     if cfg.epochs < 0 or cfg.batch_size <= 0 or cfg.eval_every <= 0 or cfg.patience <= 0:
         raise ValueError(f"invalid loop config {cfg}")
@@ -152,7 +164,8 @@ def fit(model: nn.Module, graph: Any, index: InteractionIndex, validate: Validat
         while state.epoch < cfg.epochs and not state.stopped:
             epoch = state.epoch + 1
             t0 = time.perf_counter()
-            loss = train_epoch(model, graph, index, optimizer, cfg, generator, epoch=epoch, on_batch=on_batch)
+            loss = train_epoch(model, graph, index, optimizer, cfg, generator, epoch=epoch, on_batch=on_batch,
+                               shard=shard)
             row: dict = {"epoch": epoch, "loss": loss, "seconds": time.perf_counter() - t0}
             if validate is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
                 t1 = time.perf_counter()
