@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from hetrec.artifacts import atomic_dir, read_manifest, write_manifest
+from hetrec.artifacts import atomic_dir, read_manifest, write_json, write_manifest
 from hetrec.pipeline import Kind, Pipeline, default_kinds
 
 RESULTS = "results.json"  # rows written by the pipeline's evaluate stage
@@ -121,8 +121,8 @@ def _evaluate_run(built, log):
     rows = evaluate.run(cfg)
     rows = [{**{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()},  # NaN -> null
              "run": Path(row["run"]).name} for row in rows]
-    with atomic_dir(out, force=True) as tmp:
-        (tmp / RESULTS).write_text(json.dumps(rows, indent=2, default=str))
+    with atomic_dir(out, force=True, stage="evaluate", inputs=cfg.runs) as tmp:
+        write_json(tmp / RESULTS, rows)
         config = {k: (list(map(str, v)) if isinstance(v, (list, tuple)) else v)
                   for k, v in dataclasses.asdict(cfg).items() if k != "device"}
         write_manifest(tmp, stage="evaluate", config=config,

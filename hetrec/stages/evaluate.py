@@ -66,6 +66,7 @@ def evaluate_embeddings(artifact, user_emb: Tensor, item_emb: Tensor, split: str
     if protocol == "full":
         out = evaluate((user_emb, item_emb), target, exclude, num_items=n_i, ks=ks, sparse_items=sparse)
     elif protocol == "sampled":
+        _check_candidates(exclude, target, n_i, num_negatives)
         gen = torch.Generator(device=dev).manual_seed(seed)
         out = evaluate_sampled((user_emb, item_emb), target, exclude, num_items=n_i, num_negatives=num_negatives,
                                ks=ks, generator=gen, sparse_items=sparse)
@@ -73,6 +74,20 @@ def evaluate_embeddings(artifact, user_emb: Tensor, item_emb: Tensor, split: str
         raise HetrecError(f"--protocol {protocol}: use one of {', '.join(PROTOCOLS)}")
     out["sparse_threshold"] = sparse_threshold
     return out
+
+
+def _check_candidates(exclude: InteractionIndex, target: tuple[Tensor, Tensor], n_items: int, n_neg: int) -> None:
+    """Sampled protocol: every target user needs ``n_neg`` distinct unmasked non-target items, else negatives
+    repeat and every cut-off ranks the same short list (equal metrics at every K)."""
+    users = target[0].to(exclude.row.device)
+    if users.numel() == 0:
+        return
+    n = exclude.num_users
+    masked = torch.bincount(exclude.row, minlength=n) + torch.bincount(users, minlength=n)
+    fewest = n_items - int(masked[users].max())
+    if n_neg > fewest:
+        raise HetrecError(f"--num-negatives {n_neg}: a user has only {fewest} candidate items (the catalogue minus "
+                          f"their masked and target items); use at most {fewest} or --protocol full")
 
 
 def _check(cfg: EvaluateConfig) -> None:
@@ -84,8 +99,9 @@ def _check(cfg: EvaluateConfig) -> None:
         raise HetrecError(f"--protocol {cfg.protocol}: use one of {', '.join(PROTOCOLS)}")
     if not cfg.ks or min(cfg.ks) < 1:
         raise HetrecError(f"--k {' '.join(map(str, cfg.ks))}: cut-offs must be positive")
-    if cfg.num_negatives < 1 or cfg.sparse_threshold < 0:
-        raise HetrecError("--num-negatives must be >= 1 and --sparse-threshold >= 0")
+    from hetrec.checks import NONNEG_INT, POSITIVE_INT, SEED, numbers
+
+    numbers(cfg, {"num_negatives": POSITIVE_INT, "sparse_threshold": NONNEG_INT, "seed": SEED})
 
 
 def load_run(run: Path, graph: Path | None = None, graphs: dict | None = None) -> tuple[dict, Any, Tensor, Tensor]:

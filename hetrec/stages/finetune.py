@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from hetrec.artifacts import atomic_dir, file_fingerprint, read_manifest, write_json, write_manifest
+from hetrec.artifacts import atomic_dir, claim_output, file_fingerprint, read_manifest, write_json, write_manifest
 from hetrec.device import resolve_device, seed_everything
 from hetrec.errors import HetrecError
 from hetrec.sampler.bpr import InteractionIndex
@@ -121,20 +121,18 @@ def load_init(path: Path | None, artifact) -> tuple[dict | None, str | None]:
 
 
 def _check(cfg: FinetuneConfig) -> None:
+    from hetrec.checks import NONNEG_INT, POSITIVE_INT, SEED, numbers
+
     if cfg.model not in MODELS:
         raise HetrecError(f"--model {cfg.model}: unknown; use one of {', '.join(MODELS)}")
-    for name in ("dim", "batch_size", "patience", "eval_every"):
-        if getattr(cfg, name) <= 0:
-            raise HetrecError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: must be positive")
-    if cfg.epochs < 0 or cfg.layers < 0 or cfg.lr <= 0 or cfg.reg < 0:
-        raise HetrecError("--epochs and --layers must be >= 0, --lr > 0 and --reg >= 0")
+    numbers(cfg, {"dim": POSITIVE_INT, "batch_size": POSITIVE_INT, "patience": POSITIVE_INT,
+                  "eval_every": POSITIVE_INT, "epochs": NONNEG_INT, "layers": NONNEG_INT, "seed": SEED,
+                  "lr": {"min": 0, "min_open": True}, "reg": {"min": 0}})
 
 
 def _prepare_dirs(cfg: FinetuneConfig) -> Path:
     """Refuse clashing outputs before any work; returns the partial directory."""
     out, partial = Path(cfg.out), partial_dir(cfg.out)
-    if out.exists() and not cfg.force:
-        raise HetrecError(f"{out} already exists; pass --force to replace it or choose another --out")
     if cfg.resume and not (partial / CHECKPOINT).is_file():
         raise HetrecError(f"--resume: nothing to resume for {out} (no {partial / CHECKPOINT}); run without --resume")
     if partial.exists() and not cfg.resume:
@@ -152,10 +150,15 @@ def run(cfg: FinetuneConfig, *, log: Callable[[str], None] | None = None, progre
     ``log`` gets status lines, ``progress`` is ``hetrec.report.progress`` (the CLI passes both);
     ``on_batch(epoch, batch)`` runs before every optimiser step (tests interrupt through it).
     """
+    _check(cfg)
+    with claim_output(cfg.out, stage=STAGE, force=cfg.force, inputs=(cfg.graph, cfg.init)):
+        return _run(cfg, log=log, progress=progress, on_batch=on_batch)
+
+
+def _run(cfg: FinetuneConfig, *, log=None, progress=None, on_batch=None) -> dict:
     from hetrec.graph.artifact import load_graph_artifact
 
     say = log or (lambda _m: None)
-    _check(cfg)
     partial = _prepare_dirs(cfg)
     artifact = load_graph_artifact(cfg.graph)
     init, init_fp = load_init(cfg.init, artifact)
@@ -218,7 +221,7 @@ def run(cfg: FinetuneConfig, *, log: Callable[[str], None] | None = None, progre
                "best_epoch": best_epoch, "stopped_early": state.stopped, "resumed_from": resumed_from,
                "seconds_per_epoch": sum(train_s) / len(train_s) if train_s else 0.0, "wall_s": wall,
                "metrics": metrics}
-    with atomic_dir(cfg.out, force=cfg.force) as tmp:
+    with atomic_dir(cfg.out, force=cfg.force, stage=STAGE, inputs=(cfg.graph, cfg.init)) as tmp:
         ck.save_checkpoint(tmp / CHECKPOINT, config=cfg.resolved(), graph=artifact.fingerprint, init=init_fp,
                            model=model.state_dict(), optimizer=optimizer.state_dict() if optimizer else {},
                            loop=state.state_dict(), rng=ck.rng_state(generator), elapsed=wall)

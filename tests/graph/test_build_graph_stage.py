@@ -108,9 +108,15 @@ def test_existing_directory_kept_without_force(tables_dir, tmp_path):
     res = CliRunner().invoke(hetrec_cli, args)
     assert res.exit_code != 0 and "--force" in str(res.exception)
     assert (out / "keep.txt").read_text() == "mine"
-    res = CliRunner().invoke(hetrec_cli, args + ["--force"])
+    res = CliRunner().invoke(hetrec_cli, args + ["--force"])  # not a build_graph artifact: --force refuses too
+    assert res.exit_code != 0 and "not a hetrec artifact" in str(res.exception)
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    out.rmdir()
+    assert CliRunner().invoke(hetrec_cli, args).exit_code == 0
+    res = CliRunner().invoke(hetrec_cli, args + ["--force"])  # its own earlier output: replaced
     assert res.exit_code == 0, res.output
-    assert not (out / "keep.txt").exists() and (out / "graph.bin").is_file()
+    assert (out / "graph.bin").is_file()
 
 
 def test_failed_build_leaves_nothing(tables_dir, tmp_path, monkeypatch):
