@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -22,18 +23,18 @@ err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() els
 
 def message(text: str) -> None:
     """A one-line status message on stderr."""
-    err.print(text, highlight=False)
+    err.print(escape(text), highlight=False)  # escaped: "[pretrain.x]" in a message is text, not markup
 
 
 def error(text: str) -> None:
-    err.print(f"[bold red]error:[/] {text}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(text)}", highlight=False)
 
 
 def _cell(v: Any, floatfmt: str) -> str:
     """A dash for missing values (None, NaN: e.g. a slice with no users), formatted floats, str otherwise."""
     if v is None or (isinstance(v, float) and v != v):
         return "–"
-    return floatfmt.format(v) if isinstance(v, float) else str(v)
+    return floatfmt.format(v) if isinstance(v, float) else escape(str(v))
 
 
 def table(rows: Sequence[dict[str, Any]], *, title: str | None = None, floatfmt: str = "{:.4f}") -> None:

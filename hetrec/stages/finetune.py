@@ -55,6 +55,11 @@ class FinetuneConfig:
             d.pop(k)
         return d
 
+    def resume_key(self) -> dict:
+        """What a resumed run must share with the interrupted one: ``resolved()`` less the epoch cap,
+        which may be raised or lowered on resume."""
+        return {k: v for k, v in self.resolved().items() if k != "epochs"}
+
     def loop(self) -> LoopConfig:
         return LoopConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, reg=self.reg,
                           patience=self.patience, eval_every=self.eval_every)
@@ -175,7 +180,8 @@ def _run(cfg: FinetuneConfig, *, log=None, progress=None, on_batch=None) -> dict
 
     if cfg.resume:
         saved = ck.load_checkpoint(partial / CHECKPOINT)
-        if saved.get("config") != cfg.resolved() or saved.get("graph") != artifact.fingerprint \
+        if {k: v for k, v in (saved.get("config") or {}).items() if k != "epochs"} != cfg.resume_key() \
+                or saved.get("graph") != artifact.fingerprint \
                 or saved.get("init") != init_fp:
             raise HetrecError(f"--resume: {partial} was started with other settings, graph or --init; "
                               "repeat the original options or start over with --force")
