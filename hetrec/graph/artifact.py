@@ -76,6 +76,7 @@ def write_graph_artifact(built: BuiltGraph, directory: str | os.PathLike, *, con
                          inputs: dict, **extra) -> dict:
     """Write all files of the artifact into ``directory`` (the caller makes it atomic); returns the manifest."""
     directory = Path(directory)
+    check_no_leakage(built.graph, built.item_type, built.splits, "build-graph")
     dgl.save_graphs(str(directory / GRAPH_FILE), [built.graph])
     built.splits.to_parquet(directory / SPLITS_FILE, index=False)
     for ntype, table in built.id_maps.items():
@@ -103,8 +104,10 @@ def load_graph_artifact(path: str | os.PathLike) -> GraphArtifact:
     if graph_counts(graph) != {"nodes": counts["nodes"], "edges": counts["edges"]}:
         raise HetrecError(f"{path}/{GRAPH_FILE}: node/edge counts differ from manifest.json; rebuild the artifact")
     id_maps = {t: pd.read_parquet(path / ids_file(t)) for t in counts["nodes"]}
+    splits = pd.read_parquet(path / SPLITS_FILE)
+    check_no_leakage(graph, item_type, splits, path)
     return GraphArtifact(path=path, graph=graph, manifest=manifest, item_type=item_type,
-                         splits=pd.read_parquet(path / SPLITS_FILE), id_maps=id_maps,
+                         splits=splits, id_maps=id_maps,
                          items=pd.read_parquet(path / ITEMS_FILE), fingerprint=manifest["fingerprint"])
 
 
@@ -121,8 +124,16 @@ def leaked_pairs(graph: dgl.DGLGraph, item_type: str, splits: pd.DataFrame) -> d
     return out
 
 
+def check_no_leakage(graph: dgl.DGLGraph, item_type: str, splits: pd.DataFrame, where: str | os.PathLike) -> None:
+    """Raise :class:`HetrecError` (one line) if a validation/test pair is an edge of any user–item relation;
+    run when an artifact is written and when it is loaded, so a leaking graph never trains a model."""
+    bad = {k: v for k, v in leaked_pairs(graph, item_type, splits).items() if v}
+    if bad:
+        counts = ", ".join(f"{k}: {v}" for k, v in bad.items())
+        raise HetrecError(f"{where}: held-out (user, item) pairs are graph edges ({counts}); "
+                          "the graph leaks the evaluation split, rebuild it with hetrec build-graph")
+
+
 def assert_no_leakage(artifact: GraphArtifact) -> None:
-    """Raise AssertionError if any held-out pair is an edge of any user–item relation (either direction)."""
-    leaks = leaked_pairs(artifact.graph, artifact.item_type, artifact.splits)
-    bad = {k: v for k, v in leaks.items() if v}
-    assert not bad, f"held-out (user, item) pairs present as graph edges: {bad}"
+    """Raise if any held-out pair is an edge of any user–item relation (either direction)."""
+    check_no_leakage(artifact.graph, artifact.item_type, artifact.splits, artifact.path)
