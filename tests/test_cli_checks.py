@@ -79,3 +79,12 @@ def test_evaluate_sampled_refuses_more_negatives_than_candidates(made):
     assert res.exit_code == 0, res.output
     _refused(["evaluate", "--run", run, "--num-negatives", "0"], "--num-negatives 0")
     _refused(["evaluate", "--run", run, "--sparse-threshold", "-1"], "--sparse-threshold -1")
+
+
+def test_finetune_prints_a_line_per_epoch_when_not_a_terminal_and_recall_in_the_table(made, tmp_path):
+    res = CliRunner().invoke(hetrec_cli, ["finetune", "--graph", str(made / "g"), "--out", str(tmp_path / "r"),
+                                          "--model", "mf", "--dim", "4", "--epochs", "3", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    lines = [x for x in res.output.splitlines() if x.startswith("training ")]
+    assert [x.split()[1] for x in lines] == ["1/3", "2/3", "3/3"] and "loss" in lines[0]
+    assert "recall@10" in res.output and "recall@20" in res.output

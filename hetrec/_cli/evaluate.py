@@ -52,6 +52,9 @@ def command(runs, split, ks, protocol, num_negatives, sparse_threshold, graph, d
             row.update({m: r[f"{m}@{k}"] for m in RANKING if m != "recall" or one_target is False})
             row.update({"coverage": r.get(f"coverage@{k}"), "sparse hit": r.get(f"sparse/hit@{k}")})
             table.append(row)
-    report.table(table, title=f"{split}, {label}: {rows[0]['n_users']} users; sparse = the {rows[0].get('n_sparse', 0)} "
-                              f"users whose target has <= {sparse_threshold} train interactions"
+    n_sparse = rows[0].get("n_sparse", 0)
+    sparse = (f"the {n_sparse} users whose target has <= {sparse_threshold} train interactions" if one_target else
+              f"the {n_sparse} users with a target item of <= {sparse_threshold} train interactions "
+              "(only those targets count)")
+    report.table(table, title=f"{split}, {label}: {rows[0]['n_users']} users; sparse = {sparse}"
                               + ("; recall = hit (one target per user)" if one_target else ""))

@@ -93,7 +93,25 @@ def _finetune_build(values: dict, out: Path, device: str):
 def _finetune_run(cfg, log):
     from hetrec.stages import finetune
 
-    return finetune.run(_resumable(cfg, log), log=log)
+    return finetune.run(_resumable(cfg, log), log=log, progress=_epoch_lines(log))
+
+
+def _epoch_lines(log):
+    """A ``progress`` factory that logs one line per epoch (the pipeline's log is the CLI's message line)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def progress(description: str, total: int | None = None):
+        done = 0
+
+        def advance(n: int = 1, info: str = "") -> None:
+            nonlocal done
+            done += n
+            log(f"  {description} {done}/{total}" + (f"  {info}" if info else ""))
+
+        yield advance
+
+    return progress
 
 
 def _resumable(cfg, log):
