@@ -425,3 +425,17 @@ def test_a_killed_run_resumes_the_interrupted_finetune(tmp_path):
     assert any("resuming the interrupted run" in m for m in said), said
     assert mf_result["resumed_from"] == 2 and mf_result["epochs_run"] == 3
     assert not partial_dir(pipe.stage_dir("finetune.mf")).exists()
+
+
+def test_pipeline_package_parts_depend_one_way():
+    """spec <- kinds <- load <- run <- summary: each part imports only parts before it (no import circle)."""
+    import ast
+
+    order = ["spec", "kinds", "load", "run", "summary"]
+    root = Path(__file__).resolve().parents[1] / "hetrec" / "pipeline"
+    for i, part in enumerate(order):
+        tree = ast.parse((root / f"{part}.py").read_text())
+        used = {n.module.split(".")[2] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+                and n.module.startswith("hetrec.pipeline.")}
+        assert "hetrec.pipeline" not in {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert used <= set(order[:i]), (part, used)

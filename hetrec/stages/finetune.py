@@ -71,18 +71,6 @@ def partial_dir(out: str | Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
-class Fixed(nn.Module):
-    """Parameter-free embeddings (most-popular): ``forward`` returns the stored tables."""
-
-    def __init__(self, user: torch.Tensor, item: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("user", user)
-        self.register_buffer("item", item)
-
-    def forward(self, graph=None) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.user, self.item
-
-
 def build_model(cfg: FinetuneConfig, artifact, init: dict | None) -> nn.Module:
     """The recommender named by ``cfg.model`` sized from the artifact; bad init tables become one-line errors."""
     n_u, n_i, it = artifact.num_users, artifact.num_items, artifact.item_type
@@ -97,7 +85,7 @@ def build_model(cfg: FinetuneConfig, artifact, init: dict | None) -> nn.Module:
             from hetrec.model.ramgnn_rec import RAMGNNRec, item_attribute_sizes
             return RAMGNNRec(n_u, n_i, cfg.dim, attribute_sizes=item_attribute_sizes(artifact.graph, it),
                              item_type=it, num_layers=cfg.layers, init=init)
-        from hetrec.model.popular import popularity_embeddings
+        from hetrec.model.popular import Fixed, popularity_embeddings
         return Fixed(*popularity_embeddings(artifact.graph, it))
     except ValueError as e:
         where = f"--init {cfg.init}: " if init is not None else ""
