@@ -88,3 +88,20 @@ def test_finetune_prints_a_line_per_epoch_when_not_a_terminal_and_recall_in_the_
     lines = [x for x in res.output.splitlines() if x.startswith("training ")]
     assert [x.split()[1] for x in lines] == ["1/3", "2/3", "3/3"] and "loss" in lines[0]
     assert "recall@10" in res.output and "recall@20" in res.output
+
+
+def test_evaluate_sparse_sentence_fits_several_targets_per_user(made, tmp_path):
+    runner = CliRunner()
+    g, run = tmp_path / "g", tmp_path / "run"
+    from hetrec.stages.build_graph import BuildGraphConfig, run as build
+
+    build(BuildGraphConfig(data=made / "data", out=g, dataset="tables", split="random", valid_frac=0.2,
+                           test_frac=0.4))  # about 2 test items per user
+    assert runner.invoke(hetrec_cli, ["finetune", "--graph", str(g), "--out", str(run), "--model", "popular",
+                                      "--device", "cpu"]).exit_code == 0
+    res = runner.invoke(hetrec_cli, ["evaluate", "--run", str(run), "--k", "5"])
+    assert res.exit_code == 0, res.output
+    assert "users with a target item of <= 5 train interactions" in res.output
+    assert "whose target has" not in res.output
+    res = runner.invoke(hetrec_cli, ["evaluate", "--run", str(made / "run"), "--k", "5"])  # leave-one-out
+    assert "users whose target has <= 5 train interactions" in res.output
