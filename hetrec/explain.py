@@ -50,6 +50,18 @@ class Explanation:
     count: int = 0  # rated items sharing the value, or co-raters
 
 
+def _implicit_phrase(template: str) -> str:
+    """The same phrase without ratings: implicit feedback (every rating 1) has nothing "rated highly"."""
+    return template.replace("which you rated {r}", "which you interacted with").replace("you rated{hi}",
+                                                                                        "you interacted with")
+
+
+def implicit_feedback(graph, item_type: str) -> bool:
+    """True when the train graph holds no rating values besides 1 (clicks, plays, to-read lists)."""
+    data = graph.edges[(R.USER, R.RATES, item_type)].data
+    return "rating" not in data or bool((data["rating"] == 1).all())
+
+
 def _fmt_rating(r: float) -> str:
     return str(int(r)) if float(r).is_integer() else f"{r:g}"
 
@@ -83,6 +95,7 @@ def explain(artifact, user: int, recommended: np.ndarray) -> list[Explanation]:
     w = ratings / top
     high = ratings >= HIGH * top
     titles = _titles(artifact)
+    implicit = implicit_feedback(g, it)
     best_score = np.full(len(rec), -np.inf)
     best: list[tuple | None] = [None] * len(rec)
     attrs = [e for e in g.canonical_etypes if e[0] == it and e[2] not in (R.USER, it)]
@@ -108,10 +121,10 @@ def explain(artifact, user: int, recommended: np.ndarray) -> list[Explanation]:
             continue
         etype, v, holders = choice
         value = str(artifact.id_maps[etype[2]]["raw_id"].to_numpy()[v]) if etype[2] in artifact.id_maps else str(v)
-        out[k] = _attribute_text(etype, value, holders, rated, ratings, high, titles, artifact)
+        out[k] = _attribute_text(etype, value, holders, rated, ratings, high, titles, artifact, implicit)
     missing = [k for k, e in enumerate(out) if e is None]
     if missing:
-        co = _co_rating(g, it, rec[missing], rated, w, titles, ratings, artifact)
+        co = _co_rating(g, it, rec[missing], rated, w, titles, ratings, artifact, implicit)
         for k, e in zip(missing, co):
             out[k] = e
     return out  # type: ignore[return-value]
@@ -129,9 +142,12 @@ def _raw_item(artifact, node: int) -> int:
     return int(artifact.id_maps[artifact.item_type]["raw_id"].to_numpy()[node])
 
 
-def _attribute_text(etype, value, holders, rated, ratings, high, titles, artifact) -> Explanation:
+def _attribute_text(etype, value, holders, rated, ratings, high, titles, artifact,
+                    implicit: bool = False) -> Explanation:
     noun = "book" if artifact.item_type == "book" else "item"
     one, many = PHRASES.get(etype[1], GENERIC)
+    if implicit:
+        one, many = _implicit_phrase(one), _implicit_phrase(many)
     key = R.etype_key(etype)
     n_high = int((holders & high).sum())
     group = holders & high if n_high >= 2 else holders
@@ -146,7 +162,7 @@ def _attribute_text(etype, value, holders, rated, ratings, high, titles, artifac
     return Explanation(text, "attribute", key, value, _raw_item(artifact, int(rated[j])), 1)
 
 
-def _co_rating(g, it, rec, rated, w, titles, ratings, artifact) -> list[Explanation]:
+def _co_rating(g, it, rec, rated, w, titles, ratings, artifact, implicit: bool = False) -> list[Explanation]:
     """Fallback path through other users: co-raters of each recommended item and each rated item."""
     b = _incidence(g, (R.USER, R.RATES, it)).tocsc()  # users x items
     co = (b[:, rec].T @ b[:, rated]).toarray()  # K x R: users who rated both
@@ -159,7 +175,8 @@ def _co_rating(g, it, rec, rated, w, titles, ratings, artifact) -> list[Explanat
             continue
         n = int(co[k, j])
         people = "person" if n == 1 else "people"
-        text = f"{n} {people} who rated {titles[rated[j]]} (you: {_fmt_rating(ratings[j])}) also rated this"
+        text = (f"{n} {people} who interacted with {titles[rated[j]]} also interacted with this" if implicit else
+                f"{n} {people} who rated {titles[rated[j]]} (you: {_fmt_rating(ratings[j])}) also rated this")
         out.append(Explanation(text, "co-rating", R.etype_key((R.USER, R.RATES, it)), None,
                                _raw_item(artifact, int(rated[j])), n))
     return out

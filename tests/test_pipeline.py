@@ -238,7 +238,7 @@ def test_real_stages_run_skip_and_summarise(tmp_path):
     from click.testing import CliRunner
 
     from cli import hetrec_cli
-    from hetrec.pipeline_stages import comparison_rows
+    from hetrec.pipeline import comparison_rows
 
     p = write(tmp_path, REAL)
     out = tmp_path / "out"
@@ -266,7 +266,6 @@ def test_real_stages_run_skip_and_summarise(tmp_path):
 
 def test_bundled_pipelines_parse():
     root = Path(__file__).resolve().parents[1] / "pipelines"
-    pytest.importorskip("hetrec.stages.pretrain")
     for name in ("demo", "ml-100k", "goodbooks-synthetic"):
         pipe = load_pipeline(root / f"{name}.toml")
         assert pipe.stages[0].kind in ("build_graph", "synth") and pipe.stages[-1].name == "evaluate"
@@ -278,7 +277,7 @@ def test_bundled_pipelines_parse():
 @pytest.mark.slow
 def test_demo_pipeline_end_to_end(tmp_path):
     """The README's first command: every stage of pipelines/demo.toml, then recommend from its best run."""
-    from hetrec.pipeline_stages import comparison_rows
+    from hetrec.pipeline import comparison_rows
     from hetrec.stages.recommend import RecommendConfig, run
 
     root = Path(__file__).resolve().parents[1]
@@ -359,3 +358,84 @@ def test_plain_keys_of_a_kind_table_are_shared_by_its_named_tables(tmp_path):
     assert stages["finetune.a"]["dim"] == 16 and stages["finetune.a"]["lr"] == 0.01
     assert stages["finetune.b"]["dim"] == 8 and stages["finetune.b"]["lr"] == 0.01
     assert "finetune" not in stages
+
+
+# --- checked before anything runs; nothing escapes the pipeline's out; a killed run resumes ------------------
+
+@pytest.mark.parametrize("edit, needle", [
+    (("seed = 0", 'seed = "zero"'), "table [pipeline], key 'seed': expected int, got 'zero'"),
+    (("seed = 0", "seed = -1"), "table [pipeline], key 'seed': must be >= 0"),
+    (("seed = 0", "seed = true"), "key 'seed': expected int"),
+    (("top_tags = 5", 'top_tags = "five"'), "table [build_graph], key 'top_tags': expected int"),
+    (("lr = 0.01", "lr = nan"), "table [finetune.mf], key 'lr': expected a finite number"),
+    (("lr = 0.01", "lr = true"), "table [finetune.mf], key 'lr': expected float"),
+    (("[finetune.mf]", '[finetune."../../escape"]'), "a stage name may hold only letters"),
+    (("[finetune.mf]", '[finetune."a b"]'), "a stage name may hold only letters"),
+    (('seed = 0', 'seed = 0\nout = "../elsewhere"'), "key 'out': '../elsewhere' climbs out"),
+])
+def test_pipeline_errors_before_any_stage_runs_and_name_the_table(tmp_path, edit, needle):
+    from click.testing import CliRunner
+
+    from cli import hetrec_cli
+
+    p = write(tmp_path, REAL.replace(*edit))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(hetrec_cli, ["run", str(p), "--out", str(out), "--device", "cpu"])
+    assert isinstance(res.exception, HetrecError) and needle in str(res.exception), res.exception
+    assert not out.exists() and not (tmp_path.parent / "escape").exists()
+
+
+def test_the_error_line_keeps_the_table_name(tmp_path, capsys):
+    """rich used to read '[build_graph]' in a message as markup and print 'table , key ...'."""
+    from cli import main
+
+    p = write(tmp_path, REAL.replace("top_tags = 5", 'colour = "red"'))
+    with pytest.raises(SystemExit):
+        main(["run", str(p), "--out", str(tmp_path / "out")])
+    assert "table [build_graph], key 'colour': unknown" in capsys.readouterr().err
+
+
+def test_a_killed_run_resumes_the_interrupted_finetune(tmp_path):
+    from hetrec.artifacts import write_json
+    from hetrec.pipeline import KINDS, resolve, sidecar
+    from hetrec.pipeline.run import _manifest_id
+    from hetrec.stages import finetune
+    from hetrec.stages.finetune import partial_dir
+
+    p = write(tmp_path, REAL.replace("epochs = 2", "epochs = 3"))
+    pipe = load_pipeline(p, out=str(tmp_path / "out"))
+    [build] = [s for s in pipe.stages if s.name == "build_graph"]
+    cfg, _ = resolve(pipe, build, KINDS, "cpu")
+    KINDS["build_graph"].run(cfg, lambda m: None)  # as the killed run did, sidecar included
+    _, record = resolve(pipe, build, KINDS, "cpu")
+    write_json(sidecar(pipe, "build_graph"), {**record, "artifact": _manifest_id(pipe.stage_dir("build_graph")),
+                                              "made": 1})
+    [mf] = [s for s in pipe.stages if s.name == "finetune.mf"]
+    cfg, _ = resolve(pipe, mf, KINDS, "cpu")
+
+    def kill(epoch, batch):  # the process dies in epoch 3, after epochs 1-2 were checkpointed
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(HetrecError, match="2 epoch"):
+        finetune.run(cfg, on_batch=kill)
+    said: list[str] = []
+    outcomes = run_pipeline(pipe, device="cpu", log=said.append)
+    mf_result = next(o.result for o in outcomes if o.name == "finetune.mf")
+    assert any("resuming the interrupted run" in m for m in said), said
+    assert mf_result["resumed_from"] == 2 and mf_result["epochs_run"] == 3
+    assert not partial_dir(pipe.stage_dir("finetune.mf")).exists()
+
+
+def test_pipeline_package_parts_depend_one_way():
+    """spec <- kinds <- load <- run <- summary: each part imports only parts before it (no import circle)."""
+    import ast
+
+    order = ["spec", "kinds", "load", "run", "summary"]
+    root = Path(__file__).resolve().parents[1] / "hetrec" / "pipeline"
+    for i, part in enumerate(order):
+        tree = ast.parse((root / f"{part}.py").read_text())
+        used = {n.module.split(".")[2] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+                and n.module.startswith("hetrec.pipeline.")}
+        assert "hetrec.pipeline" not in {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert used <= set(order[:i]), (part, used)

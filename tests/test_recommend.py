@@ -131,3 +131,22 @@ def test_cli_json_and_unknown_user(run_dir):
     bad = CliRunner().invoke(hetrec_cli, ["recommend", "--run", str(run_dir), "--user", "99999"])
     assert bad.exit_code != 0
     assert isinstance(bad.exception, HetrecError) and "user 99999 is not in the graph" in str(bad.exception)
+
+
+def test_implicit_feedback_is_explained_without_ratings(run_dir):
+    """Every rating an implicit 1: nothing was "rated highly" or "rated 1"; the user interacted with items."""
+    from hetrec.explain import explain
+    from hetrec.graph.artifact import load_graph_artifact
+
+    art = load_graph_artifact(run_dir.parent / "graph")
+    rates = art.graph.edges[("user", "rates", "book")].data
+    rates["rating"] = torch.ones_like(rates["rating"])
+    user1 = int(art.id_maps["user"].set_index("raw_id").loc[1, "node_id"])
+    user3 = int(art.id_maps["user"].set_index("raw_id").loc[3, "node_id"])
+    book = art.id_maps["book"].set_index("raw_id")["node_id"]
+    (a, b) = explain(art, user1, np.array([book.loc[11], book.loc[15]]))
+    assert a.text == "same author (J.R.R. Tolkien) as The Hobbit, which you interacted with"
+    assert b.text == "1 person who interacted with The Hobbit also interacted with this"
+    art.graph.add_edges(user3, int(book.loc[10]), etype=("user", "rates", "book"), data={"rating": torch.tensor([1.0])})
+    (c,) = explain(art, user3, np.array([book.loc[11]]))
+    assert "rated" not in c.text and c.text.endswith("you interacted with")

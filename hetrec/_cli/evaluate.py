@@ -64,7 +64,10 @@ def command(runs, split, ks, protocol, num_negatives, sparse_threshold, sparse_u
     cands = "all unseen items" if candidates == "all" else f"the {first['n_candidates']:,} cold items"
     report.table(table, title=f"{split}, {label}, candidates: {cands}; {first['n_users']:,} users "
                               f"({first['n_targets']:,} targets); ± = one standard error of NDCG")
-    report.message(f"slices: sparse-item = the {first.get('n_sparse', 0):,} users with a target item of <= "
-                   f"{sparse_threshold} train interactions (only those targets count); sparse-user = the "
-                   f"{first.get('n_sparse_users', 0):,} users with <= {sparse_user_threshold} train interactions"
+    n_sparse = first.get("n_sparse", 0)
+    sparse = (f"the {n_sparse:,} users whose target has <= {sparse_threshold} train interactions" if one_target else
+              f"the {n_sparse:,} users with a target item of <= {sparse_threshold} train interactions "
+              "(only those targets count)")
+    report.message(f"slices: sparse-item = {sparse}; sparse-user = the {first.get('n_sparse_users', 0):,} users "
+                   f"with <= {sparse_user_threshold} train interactions"
                    + ("; recall = hit (one target per user)" if one_target else ""))

@@ -8,7 +8,8 @@ import click
 from hetrec import report
 from hetrec.stages import finetune as stage
 
-METRICS = ("hit@10", "ndcg@10", "mrr@10", "hit@20", "ndcg@20", "coverage@10")  # all of them: metrics.json
+METRICS = ("hit@10", "ndcg@10", "mrr@10", "recall@10", "hit@20", "ndcg@20", "recall@20",
+           "coverage@10")  # all of them: metrics.json
 
 
 def _init(value: str) -> Path | None:

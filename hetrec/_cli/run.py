@@ -21,8 +21,7 @@ from hetrec.device import DEVICES
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 def command(pipeline, data, out, force, device):
     """Run a pipeline file (pipelines/*.toml): build-graph, pretrain, finetune, evaluate, as it lists them."""
-    from hetrec.pipeline import load_pipeline, run_pipeline
-    from hetrec.pipeline_stages import comparison_rows, write_plots
+    from hetrec.pipeline import comparison_rows, load_pipeline, run_pipeline, write_plots
 
     pipe = load_pipeline(pipeline, data=data, out=out)
     report.message(f"pipeline {pipe.name}: {len(pipe.stages)} stages -> {pipe.out}")

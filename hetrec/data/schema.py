@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import warnings
 from pathlib import Path
 from typing import Mapping
 
@@ -62,7 +64,8 @@ def read_csv(path: str | os.PathLike, columns: Mapping[str, str], *,
 
     ``columns``/``optional`` map column name -> kind (see ``KINDS``). Returns a DataFrame
     with a RangeIndex aligned with data rows (index i is file row i + 2): ints as int64,
-    floats as float64, text as str with empty cells as "". Extra columns are ignored.
+    floats as float64, text as str with empty cells as "". Extra columns are ignored; a row with
+    more fields than the header is an error (pandas would drop or shift them). Integers are read exactly.
     """
     path = Path(path)
     optional = dict(optional or {})
@@ -79,13 +82,20 @@ def read_csv(path: str | os.PathLike, columns: Mapping[str, str], *,
             )
     wanted = {**{k: v for k, v in optional.items() if k in header}, **columns}
     text = [k for k, v in wanted.items() if v == "str"]
-    try:
-        df = pd.read_csv(io.BytesIO(data), usecols=lambda c: str(c).strip() in wanted,
-                         dtype={c: str for c in text}, keep_default_na=False, na_values=[""],
-                         skipinitialspace=True, engine="c", sep=sep)
+    try:  # every column is parsed (not usecols): a row with more fields than the header must be an error
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            df = pd.read_csv(io.BytesIO(data), index_col=False, dtype={c: str for c in text},
+                             keep_default_na=False, na_values=[""], skipinitialspace=True, engine="c", sep=sep)
+    except pd.errors.ParserWarning:  # pandas' message when the first data row is the long one
+        raise _extra_fields(path, 2, len(header)) from None
     except (pd.errors.ParserError, ValueError) as e:
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
+        if m:
+            raise _extra_fields(path, int(m.group(2)), int(m.group(1)), int(m.group(3))) from None
         raise HetrecError(f"{path}: malformed CSV ({str(e).strip()}); fix the reported line") from None
     df.columns = df.columns.map(str).str.strip()
+    df = df[[c for c in df.columns if c in wanted]]
     if len(df) == 0 and not allow_empty:
         raise HetrecError(f"{path}: no data rows below the header; the file needs at least one row")
     out = {}
@@ -101,25 +111,69 @@ def convert(col: pd.Series, kind: str, path: str | os.PathLike, name: str) -> pd
     return _convert(col.replace("", np.nan) if kind != "str" else col, kind, Path(path), name)
 
 
+def _extra_fields(path: Path, row: int, expected: int, saw: int | None = None) -> HetrecError:
+    saw_text = f"{saw} fields" if saw else "more fields"
+    return HetrecError(f"{where(path, row)}: {saw_text} but the header has {expected}; "
+                       "quote fields that contain commas or remove the extra ones")
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+EXACT_FLOAT = 2**53  # float64 holds every integer below this exactly, and not all above
+
+
+def _bad(path: Path, name: str, col: pd.Series, i: int, why: str) -> HetrecError:
+    raw = col.iloc[i]
+    shown = "an empty cell" if pd.isna(raw) or str(raw).strip() == "" else f"'{str(raw).strip()}'"
+    return HetrecError(f"{where(path, i + 2, name)}: {shown} {why}; fix or remove the row")
+
+
+def _exact_int(col: pd.Series, path: Path, name: str) -> pd.Series:
+    """An integer column as int64, exactly: never through float64 beyond 2^53 and never wrapping past int64
+    (an id of 2^53 + 1 must not merge with 2^53, nor 2^63 turn negative)."""
+    not_int = "is not an integer id"
+    too_big = "does not fit a 64-bit integer (ids and timestamps lie in [-2^63, 2^63 - 1])"
+    dt = col.dtype
+    if pd.api.types.is_integer_dtype(dt) and not isinstance(dt, pd.BooleanDtype):
+        if pd.api.types.is_unsigned_integer_dtype(dt):  # pandas reads 2^63 .. 2^64 - 1 as uint64
+            over = col.to_numpy() > np.uint64(INT64_MAX)
+            if over.any():
+                raise _bad(path, name, col, int(np.flatnonzero(over)[0]), too_big)
+        return col.astype(np.int64)
+    if pd.api.types.is_float_dtype(dt):  # written with a decimal point ("3.0"), or empty cells
+        v = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        for bad, why in ((~np.isfinite(v) | (v != np.round(v)), not_int),
+                         (np.abs(v) >= EXACT_FLOAT, "is too large to read exactly with a decimal point; "
+                                                    "write it as a plain integer")):
+            if bad.any():
+                raise _bad(path, name, col, int(np.flatnonzero(bad)[0]), why)
+        return pd.Series(v.astype(np.int64), index=col.index)
+    # text (some cell is not a number, or beyond 64 bits): each cell read exactly as a Python int
+    text = col.astype(object).where(col.notna(), "").map(str).str.strip()
+    ok = text.str.fullmatch(r"[+-]?\d+(\.0*)?").to_numpy(dtype=bool)
+    if not ok.all():
+        raise _bad(path, name, col, int(np.flatnonzero(~ok)[0]), not_int)
+    values = [int(t.split(".")[0]) for t in text]
+    over = np.array([not (INT64_MIN <= x <= INT64_MAX) for x in values])
+    if over.any():
+        raise _bad(path, name, col, int(np.flatnonzero(over)[0]), too_big)
+    return pd.Series(np.array(values, dtype=np.int64), index=col.index)
+
+
 def _convert(col: pd.Series, kind: str, path: Path, name: str) -> pd.Series:
     """Convert one column, raising on the first bad cell."""
     if kind == "str":
         return col.fillna("").astype(str).str.strip()
-    if kind == "int" and pd.api.types.is_integer_dtype(col.dtype) and not isinstance(col.dtype, pd.BooleanDtype):
-        return col.astype(np.int64)
+    if kind == "int":
+        return _exact_int(col, path, name)
     values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     missing = col.isna().to_numpy()
-    bad = np.isnan(values) & ~missing if kind == "float?" else np.isnan(values)
-    if kind == "int":
-        bad |= ~np.isnan(values) & (values != np.round(values))
+    bad = np.isinf(values) | (np.isnan(values) & ~missing if kind == "float?" else np.isnan(values))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raw = "" if missing[i] else str(col.iloc[i])
-        expected = {"int": "an integer id", "float": "a number", "float?": "a number or empty"}[kind]
+        expected = {"float": "a finite number", "float?": "a finite number or empty"}[kind]
         shown = f"'{raw}'" if raw else "an empty cell"
         raise HetrecError(f"{where(path, i + 2, name)}: {shown} is not {expected}; fix or remove the row")
-    if kind == "int":
-        return pd.Series(values.astype(np.int64), index=col.index)
     return pd.Series(values, index=col.index)
 
 

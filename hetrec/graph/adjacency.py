@@ -80,12 +80,20 @@ def _build(rel_graph, device: torch.device) -> RelationIndex:
                          **{k: v.to(device, non_blocking=True) for k, v in tensors.items()})
 
 
+def _edge_frame(rel_graph):
+    """The relation's edge-data ``Frame``, shared by every slice of one parent graph (see module docstring).
+
+    DGL has no public handle for it: this is the one place hetrec reads DGL's private ``_edge_frames``;
+    tests/model/test_conv.py pins the sharing, so a DGL change fails there, not silently in training."""
+    return rel_graph._edge_frames[0]
+
+
 def relation_index(rel_graph, device: torch.device | str = "cpu") -> RelationIndex:
     """The cached :class:`RelationIndex` of a single-relation graph or block on ``device``."""
     if len(rel_graph.canonical_etypes) != 1:
         raise ValueError(f"expected a single-relation graph, got {rel_graph.canonical_etypes}")
     device = torch.device(device)
-    frame = rel_graph._edge_frames[0]  # shared with the parent graph, see module docstring
+    frame = _edge_frame(rel_graph)
     key = (rel_graph.num_src_nodes(), rel_graph.num_dst_nodes(), rel_graph.num_edges(), str(device))
     entries = _CACHE.get(id(frame))
     if entries is None:  # Frame is unhashable, so key on its id and drop the entry when it is collected

@@ -76,6 +76,7 @@ def write_graph_artifact(built: BuiltGraph, directory: str | os.PathLike, *, con
                          inputs: dict, **extra) -> dict:
     """Write all files of the artifact into ``directory`` (the caller makes it atomic); returns the manifest."""
     directory = Path(directory)
+    check_no_leakage(built.graph, built.item_type, built.splits, "build-graph")
     dgl.save_graphs(str(directory / GRAPH_FILE), [built.graph])
     built.splits.to_parquet(directory / SPLITS_FILE, index=False)
     for ntype, table in built.id_maps.items():
@@ -103,8 +104,10 @@ def load_graph_artifact(path: str | os.PathLike) -> GraphArtifact:
     if graph_counts(graph) != {"nodes": counts["nodes"], "edges": counts["edges"]}:
         raise HetrecError(f"{path}/{GRAPH_FILE}: node/edge counts differ from manifest.json; rebuild the artifact")
     id_maps = {t: pd.read_parquet(path / ids_file(t)) for t in counts["nodes"]}
+    splits = pd.read_parquet(path / SPLITS_FILE)
+    check_no_leakage(graph, item_type, splits, path)
     return GraphArtifact(path=path, graph=graph, manifest=manifest, item_type=item_type,
-                         splits=pd.read_parquet(path / SPLITS_FILE), id_maps=id_maps,
+                         splits=splits, id_maps=id_maps,
                          items=pd.read_parquet(path / ITEMS_FILE), fingerprint=manifest["fingerprint"])
 
 
@@ -138,12 +141,24 @@ def cold_item_nodes(artifact: GraphArtifact) -> np.ndarray:
     return ids["node_id"].to_numpy()[np.isin(ids["raw_id"].to_numpy(), raw)]
 
 
+def check_no_leakage(graph: dgl.DGLGraph, item_type: str, splits: pd.DataFrame, where: str | os.PathLike,
+                     cold_items: np.ndarray | None = None) -> None:
+    """Raise :class:`HetrecError` (one line) if a validation/test pair is an edge of any user–item relation, or
+    (cold-items split) any user–item edge touches a cold item; run when an artifact is written and when it is
+    loaded, so a leaking graph never trains a model."""
+    bad = {k: v for k, v in leaked_pairs(graph, item_type, splits).items() if v}
+    if bad:
+        counts = ", ".join(f"{k}: {v}" for k, v in bad.items())
+        raise HetrecError(f"{where}: held-out (user, item) pairs are graph edges ({counts}); "
+                          "the graph leaks the evaluation split, rebuild it with hetrec build-graph")
+    if cold_items is not None and len(cold_items):
+        cold = {k: v for k, v in cold_item_edges(graph, item_type, cold_items).items() if v}
+        if cold:
+            counts = ", ".join(f"{k}: {v}" for k, v in cold.items())
+            raise HetrecError(f"{where}: cold items have user–item edges ({counts}); "
+                              "the graph leaks the cold-item split, rebuild it with hetrec build-graph")
+
+
 def assert_no_leakage(artifact: GraphArtifact) -> None:
-    """Raise AssertionError if any held-out pair is an edge of any user–item relation (either direction),
-    or, for a cold-items split, if any user–item edge touches a cold item."""
-    leaks = leaked_pairs(artifact.graph, artifact.item_type, artifact.splits)
-    bad = {k: v for k, v in leaks.items() if v}
-    assert not bad, f"held-out (user, item) pairs present as graph edges: {bad}"
-    cold = {k: v for k, v in cold_item_edges(artifact.graph, artifact.item_type, cold_item_nodes(artifact)).items()
-            if v}
-    assert not cold, f"cold items present in user–item relations: {cold}"
+    """Raise if any held-out pair is an edge of any user–item relation (either direction), or a cold item has one."""
+    check_no_leakage(artifact.graph, artifact.item_type, artifact.splits, artifact.path, cold_item_nodes(artifact))

@@ -34,3 +34,16 @@ def user_item_etypes(canonical_etypes: list[CanonicalEtype], item_type: str) -> 
     """Relations between users and items in either direction (those a held-out pair must not be in)."""
     ends = {(USER, item_type), (item_type, USER)}
     return [c for c in canonical_etypes if (c[0], c[2]) in ends]
+
+
+def interaction_relations(graph, item_type: str) -> tuple[tuple[str, str, str], tuple[str, str, str]]:
+    """The canonical ``(user, rates, ITEM)`` and ``(ITEM, rated_by, user)`` relations of ``graph``.
+
+    Raises ``ValueError`` naming the relations the graph has when either is missing.
+    """
+    rates, rated_by = (USER, RATES, item_type), (item_type, RATED_BY, USER)
+    for rel in (rates, rated_by):
+        if rel not in graph.canonical_etypes:
+            raise ValueError(f"graph has no relation {rel}; it has {graph.canonical_etypes} "
+                             f"(is item_type={item_type!r} right?)")
+    return rates, rated_by

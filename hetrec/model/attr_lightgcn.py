@@ -26,9 +26,10 @@ from torch import Tensor, nn
 from hetrec.graph import relations as R
 from hetrec.model.contrastive import info_nce, perturb
 from hetrec.model.conv import propagate
-from hetrec.model.lightgcn import interaction_relations
+from hetrec.graph.relations import interaction_relations
+from hetrec.model.init import check_graph_sizes, check_init, fill_tables
 from hetrec.model.loss import l2
-from hetrec.model.mf import check_graph_sizes, check_init, fill_tables
+from hetrec.model.protocol import Recommender
 
 __all__ = ["AttrLightGCN", "side_inputs"]
 
@@ -38,7 +39,7 @@ def side_inputs(graph, target: str, item_type: str) -> list[tuple[str, str, str]
     return sorted(c for c in graph.canonical_etypes if c[2] == target and c[0] not in (R.USER, item_type))
 
 
-class AttrLightGCN(nn.Module):
+class AttrLightGCN(nn.Module, Recommender):
     """Inductive LightGCN (module docstring), optionally with SimGCL's contrastive regulariser.
 
     Args:

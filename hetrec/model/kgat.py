@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from hetrec.graph.adjacency import RelationIndex, relation_index
 from hetrec.model.sparse import edge_softmax, spmm
 
-__all__ = ["transr_score", "project", "BiInteraction", "KGAT"]
+__all__ = ["transr_score", "transr_distance", "project", "BiInteraction", "KGAT"]
 
 
 def project(e: Tensor, rel: Tensor, weight: Tensor) -> Tensor:
@@ -41,8 +41,13 @@ def transr_score(e_h: Tensor, e_r: Tensor, e_t: Tensor, w_r: Tensor) -> Tensor:
     Args: e_h, e_t: [B, dim]; e_r: [B, rel_dim]; w_r: [B, dim, rel_dim] (or one [dim, rel_dim] for all rows).
     """
     if w_r.dim() == 2:
-        return (e_h @ w_r + e_r - e_t @ w_r).square().sum(-1)
-    return (torch.bmm(e_h.unsqueeze(1), w_r).squeeze(1) + e_r - torch.bmm(e_t.unsqueeze(1), w_r).squeeze(1)).square().sum(-1)
+        return transr_distance(e_h @ w_r, e_r, e_t @ w_r)
+    return transr_distance(torch.bmm(e_h.unsqueeze(1), w_r).squeeze(1), e_r, torch.bmm(e_t.unsqueeze(1), w_r).squeeze(1))
+
+
+def transr_distance(wh: Tensor, e_r: Tensor, wt: Tensor) -> Tensor:
+    """:func:`transr_score` of already projected heads ``wh = e_h W_r`` and tails ``wt = e_t W_r``: [B]."""
+    return (wh + e_r - wt).square().sum(-1)
 
 
 class BiInteraction(nn.Module):
@@ -123,8 +128,7 @@ class KGAT(nn.Module):
         w = self.trans_w
         wh, wt, wn = (project(self.entity[x], rel, w) for x in (head, tail, tail_neg))
         er = self.relation[rel]
-        pos = (wh + er - wt).square().sum(-1)
-        neg = (wh + er - wn).square().sum(-1)
+        pos, neg = transr_distance(wh, er, wt), transr_distance(wh, er, wn)  # projected once, grouped by relation
         reg = 0.5 * (wh.square().sum() + er.square().sum() + wt.square().sum() + wn.square().sum())
         return pos, neg, reg
 

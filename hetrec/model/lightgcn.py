@@ -14,27 +14,16 @@ import torch
 from torch import Tensor, nn
 
 from hetrec.graph import relations as R
+from hetrec.graph.relations import interaction_relations
 from hetrec.model.conv import propagate
 from hetrec.model.loss import l2
-from hetrec.model.mf import check_graph_sizes, check_init, fill_tables
+from hetrec.model.init import check_graph_sizes, check_init, fill_tables
+from hetrec.model.protocol import Recommender
 
-__all__ = ["LightGCN", "interaction_relations"]
-
-
-def interaction_relations(graph, item_type: str) -> tuple[tuple[str, str, str], tuple[str, str, str]]:
-    """The canonical ``(user, rates, ITEM)`` and ``(ITEM, rated_by, user)`` relations of ``graph``.
-
-    Raises ``ValueError`` naming the relations the graph has when either is missing.
-    """
-    rates, rated_by = (R.USER, R.RATES, item_type), (item_type, R.RATED_BY, R.USER)
-    for rel in (rates, rated_by):
-        if rel not in graph.canonical_etypes:
-            raise ValueError(f"graph has no relation {rel}; it has {graph.canonical_etypes} "
-                             f"(is item_type={item_type!r} right?)")
-    return rates, rated_by
+__all__ = ["LightGCN"]
 
 
-class LightGCN(nn.Module):
+class LightGCN(nn.Module, Recommender):
     """Weightless symmetric-normalised propagation over the user-item graph, mean over layers.
 
     Args:

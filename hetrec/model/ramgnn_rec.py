@@ -26,9 +26,10 @@ import torch
 from torch import Tensor, nn
 
 from hetrec.model.conv import propagate
-from hetrec.model.lightgcn import interaction_relations
 from hetrec.model.loss import l2
-from hetrec.model.mf import check_graph_sizes, check_init, fill_tables
+from hetrec.graph.relations import interaction_relations
+from hetrec.model.init import check_graph_sizes, check_init, fill_tables
+from hetrec.model.protocol import Recommender
 
 __all__ = ["RAMGNNRec", "attribute_relations", "item_attribute_sizes"]
 
@@ -63,7 +64,7 @@ def item_attribute_sizes(graph, item_type: str) -> dict[str, int]:
     return {t: graph.num_nodes(t) for t in types}
 
 
-class RAMGNNRec(nn.Module):
+class RAMGNNRec(nn.Module, Recommender):
     """Attribute-enriched interaction GNN of RAM-GNN (Eq. 18-21), see the module docstring.
 
     Args:

@@ -32,11 +32,13 @@ MODES = ("full", "sampled")
 
 def check_config(cfg: PretrainConfig) -> tuple[int, ...]:
     """Refuse settings no method can run with; returns the per-layer fanouts (one value broadcasts; all in full mode)."""
-    for name in ("dim", "layers", "epochs", "batch_size", "kg_batch_size", "patience", "eval_every"):
-        if getattr(cfg, name) < 1:
-            raise HetrecError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: must be at least 1")
-    if cfg.lr <= 0 or cfg.reg < 0:
-        raise HetrecError(f"--lr {cfg.lr} must be > 0 and --reg {cfg.reg} >= 0")
+    from hetrec.checks import NONNEG_INT, POSITIVE_INT, SEED, numbers
+
+    numbers(cfg, {**{name: POSITIVE_INT for name in ("dim", "layers", "epochs", "batch_size", "kg_batch_size",
+                                                     "patience", "eval_every", "neighbors")},
+                  "num_bases": NONNEG_INT, "seed": SEED, "lr": {"min": 0, "min_open": True},
+                  "reg": {"min": 0}, "kg_weight": {"min": 0}, "sim_weight": {"min": 0},
+                  "rns_epsilon": {"min": 0}})
     if cfg.mode not in MODES:
         raise HetrecError(f"--mode {cfg.mode}: expected full or sampled")
     fanouts = tuple(int(f) for f in cfg.fanouts)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from hetrec.artifacts import atomic_dir
+from hetrec.artifacts import atomic_dir, claim_output
 from hetrec.data.dataset import Dataset
 from hetrec.errors import HetrecError
 
@@ -90,8 +90,14 @@ class BuildGraphConfig:
 def run(cfg: BuildGraphConfig, *, log: Callable[[str], None] | None = None):
     """Build the artifact at ``cfg.out`` and return it as a loaded :class:`GraphArtifact`.
 
-    ``log`` receives progress lines (the CLI passes ``hetrec.report.message``).
+    ``log`` receives progress lines (the CLI passes ``hetrec.report.message``). The output is claimed
+    (locked, checked against the inputs) before anything is read.
     """
+    with claim_output(cfg.out, stage="build_graph", force=cfg.force, inputs=(cfg.data, cfg.catalog, cfg.split_file)):
+        return _run(cfg, log=log)
+
+
+def _run(cfg: BuildGraphConfig, *, log: Callable[[str], None] | None = None):
     from hetrec.data.schema import fingerprints
     from hetrec.data.split import SplitConfig, read_split_file, split_with_stats
     from hetrec.graph.artifact import GraphArtifact, write_graph_artifact
@@ -104,10 +110,14 @@ def run(cfg: BuildGraphConfig, *, log: Callable[[str], None] | None = None):
     if not data.is_dir():
         raise HetrecError(f"--data {data}: no such directory; point it at the {cfg.dataset} files")
     out = Path(cfg.out)
-    if out.exists() and not cfg.force:
-        raise HetrecError(f"{out} already exists; pass --force to replace it or choose another --out")
     if cfg.split_file is not None and cfg.split != "given":
         raise HetrecError(f"--split-file {cfg.split_file} needs --split given")
+    from hetrec.checks import NONNEG_INT, POSITIVE_INT, SEED, numbers
+
+    numbers(cfg, {"top_tags": POSITIVE_INT, "min_user": NONNEG_INT, "min_item": NONNEG_INT, "similar_k": NONNEG_INT,
+                  "seed": SEED, "rating_threshold": {"optional": True}, "valid_frac": {"min": 0, "max": 1},
+                  "test_frac": {"min": 0, "max": 1}, "cold_frac": {"min": 0, "max": 1},
+                  "cold_min": POSITIVE_INT})
 
     t0 = time.perf_counter()
     say(f"loading {cfg.dataset} from {data} ...")
@@ -144,7 +154,7 @@ def run(cfg: BuildGraphConfig, *, log: Callable[[str], None] | None = None):
     say(f"  {built.graph.num_edges():,} edges in {len(built.graph.canonical_etypes)} relations "
         f"({time.perf_counter() - t0:.1f}s)")
     say(f"writing {out} ...")
-    with atomic_dir(out, force=cfg.force) as tmp:
+    with atomic_dir(out, force=cfg.force, stage="build_graph", inputs=(cfg.data, cfg.catalog, cfg.split_file)) as tmp:
         manifest = write_graph_artifact(
             built, tmp, config=cfg.resolved(), inputs=inputs,
             dataset={"name": dataset.name, "kind": cfg.dataset, "timed": dataset.timed, "split": method,

@@ -100,6 +100,7 @@ def evaluate_scores(artifact, scorer, split: str, *, device: torch.device | str 
             raise HetrecError("--protocol sampled ranks random items; use --protocol full with --candidates cold")
         if unscorable is not None and bool(unscorable.any()):
             scorer = _blocking(scorer, unscorable)
+        _check_candidates(exclude, target, n_i, num_negatives)
         gen = torch.Generator(device=dev).manual_seed(seed)
         out = evaluate_sampled(scorer, target, exclude, num_items=n_i, num_negatives=num_negatives,
                                ks=ks, generator=gen, sparse_items=sparse, sparse_users=sparse_users)
@@ -126,6 +127,20 @@ def _blocking(scorer, unscorable: Tensor):
     return score
 
 
+def _check_candidates(exclude: InteractionIndex, target: tuple[Tensor, Tensor], n_items: int, n_neg: int) -> None:
+    """Sampled protocol: every target user needs ``n_neg`` distinct unmasked non-target items, else negatives
+    repeat and every cut-off ranks the same short list (equal metrics at every K)."""
+    users = target[0].to(exclude.row.device)
+    if users.numel() == 0:
+        return
+    n = exclude.num_users
+    masked = torch.bincount(exclude.row, minlength=n) + torch.bincount(users, minlength=n)
+    fewest = n_items - int(masked[users].max())
+    if n_neg > fewest:
+        raise HetrecError(f"--num-negatives {n_neg}: a user has only {fewest} candidate items (the catalogue minus "
+                          f"their masked and target items); use at most {fewest} or --protocol full")
+
+
 def _check(cfg: EvaluateConfig) -> None:
     if not cfg.runs:
         raise HetrecError("no --run given; pass one or more finetune run directories")
@@ -135,8 +150,10 @@ def _check(cfg: EvaluateConfig) -> None:
         raise HetrecError(f"--protocol {cfg.protocol}: use one of {', '.join(PROTOCOLS)}")
     if not cfg.ks or min(cfg.ks) < 1:
         raise HetrecError(f"--k {' '.join(map(str, cfg.ks))}: cut-offs must be positive")
-    if cfg.num_negatives < 1 or cfg.sparse_threshold < 0 or cfg.sparse_user_threshold < 0:
-        raise HetrecError("--num-negatives must be >= 1, --sparse-threshold and --sparse-user-threshold >= 0")
+    from hetrec.checks import NONNEG_INT, POSITIVE_INT, SEED, numbers
+
+    numbers(cfg, {"num_negatives": POSITIVE_INT, "sparse_threshold": NONNEG_INT, "sparse_user_threshold": NONNEG_INT,
+                  "seed": SEED})
     if cfg.candidates not in CANDIDATES:
         raise HetrecError(f"--candidates {cfg.candidates}: use one of {', '.join(CANDIDATES)}")
 

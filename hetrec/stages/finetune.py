@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from hetrec.artifacts import atomic_dir, file_fingerprint, read_manifest, write_json, write_manifest
+from hetrec.artifacts import atomic_dir, claim_output, file_fingerprint, read_manifest, write_json, write_manifest
 from hetrec.device import resolve_device, seed_everything
 from hetrec.errors import HetrecError
 from hetrec.sampler.bpr import InteractionIndex
@@ -68,6 +68,11 @@ class FinetuneConfig:
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else DEFAULT_LR.get(self.model, 1e-3)
 
+    def resume_key(self) -> dict:
+        """What a resumed run must share with the interrupted one: ``resolved()`` less the epoch cap,
+        which may be raised or lowered on resume."""
+        return {k: v for k, v in self.resolved().items() if k != "epochs"}
+
     def loop(self) -> LoopConfig:
         return LoopConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.learning_rate, reg=self.reg,
                           patience=self.patience, eval_every=self.eval_every)
@@ -77,18 +82,6 @@ def partial_dir(out: str | Path) -> Path:
     """Where an in-progress run keeps its per-epoch checkpoint."""
     out = Path(out)
     return out.parent / f".{out.name}.partial"
-
-
-class Fixed(nn.Module):
-    """Parameter-free embeddings (most-popular): ``forward`` returns the stored tables."""
-
-    def __init__(self, user: torch.Tensor, item: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("user", user)
-        self.register_buffer("item", item)
-
-    def forward(self, graph=None) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.user, self.item
 
 
 def build_model(cfg: FinetuneConfig, artifact, init: dict | None) -> nn.Module:
@@ -113,7 +106,7 @@ def build_model(cfg: FinetuneConfig, artifact, init: dict | None) -> nn.Module:
             from hetrec.model.ramgnn_rec import RAMGNNRec, item_attribute_sizes
             return RAMGNNRec(n_u, n_i, cfg.dim, attribute_sizes=item_attribute_sizes(artifact.graph, it),
                              item_type=it, num_layers=cfg.layers, init=init)
-        from hetrec.model.popular import popularity_embeddings
+        from hetrec.model.popular import Fixed, popularity_embeddings
         return Fixed(*popularity_embeddings(artifact.graph, it))
     except ValueError as e:
         where = f"--init {cfg.init}: " if init is not None else ""
@@ -142,24 +135,21 @@ def load_init(path: Path | None, artifact) -> tuple[dict | None, str | None]:
 
 
 def _check(cfg: FinetuneConfig) -> None:
+    from hetrec.checks import NONNEG_INT, POSITIVE_INT, SEED, numbers
+
     if cfg.model not in MODELS:
         raise HetrecError(f"--model {cfg.model}: unknown; use one of {', '.join(MODELS)}")
     if cfg.model in CLOSED_FORMS and cfg.init is not None:
         raise HetrecError(f"--model {cfg.model} is a closed form with nothing to initialise; use --init none")
-    for name in ("dim", "batch_size", "patience", "eval_every"):
-        if getattr(cfg, name) <= 0:
-            raise HetrecError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: must be positive")
-    if cfg.epochs < 0 or cfg.layers < 0 or cfg.learning_rate <= 0 or cfg.reg < 0:
-        raise HetrecError("--epochs and --layers must be >= 0, --lr > 0 and --reg >= 0")
-    if not 0 <= cfg.id_dropout < 1 or cfg.cl_weight < 0 or cfg.cl_eps < 0:
-        raise HetrecError("--id-dropout must lie in [0, 1), --cl-weight and --cl-eps must be >= 0")
+    numbers(cfg, {"dim": POSITIVE_INT, "batch_size": POSITIVE_INT, "patience": POSITIVE_INT,
+                  "eval_every": POSITIVE_INT, "epochs": NONNEG_INT, "layers": NONNEG_INT, "seed": SEED,
+                  "lr": {"min": 0, "min_open": True, "optional": True}, "reg": {"min": 0},
+                  "id_dropout": {"min": 0, "max": 0.99}, "cl_weight": {"min": 0}, "cl_eps": {"min": 0}})
 
 
 def _prepare_dirs(cfg: FinetuneConfig) -> Path:
     """Refuse clashing outputs before any work; returns the partial directory."""
     out, partial = Path(cfg.out), partial_dir(cfg.out)
-    if out.exists() and not cfg.force:
-        raise HetrecError(f"{out} already exists; pass --force to replace it or choose another --out")
     if cfg.resume and not (partial / CHECKPOINT).is_file():
         raise HetrecError(f"--resume: nothing to resume for {out} (no {partial / CHECKPOINT}); run without --resume")
     if partial.exists() and not cfg.resume:
@@ -178,10 +168,15 @@ def run(cfg: FinetuneConfig, *, log: Callable[[str], None] | None = None, progre
     ``log`` gets status lines, ``progress`` is ``hetrec.report.progress`` (the CLI passes both);
     ``on_batch(epoch, batch)`` runs before every optimiser step (tests interrupt through it).
     """
+    _check(cfg)
+    with distributed.main_only(claim_output(cfg.out, stage=STAGE, force=cfg.force, inputs=(cfg.graph, cfg.init))):
+        return _run(cfg, log=log, progress=progress, on_batch=on_batch)
+
+
+def _run(cfg: FinetuneConfig, *, log=None, progress=None, on_batch=None) -> dict:
     from hetrec.graph.artifact import load_graph_artifact
 
     say = log or (lambda _m: None)
-    _check(cfg)
     partial = _prepare_dirs(cfg)
     artifact = load_graph_artifact(cfg.graph)
     init, init_fp = load_init(cfg.init, artifact)
@@ -200,7 +195,8 @@ def run(cfg: FinetuneConfig, *, log: Callable[[str], None] | None = None, progre
 
     if cfg.resume:
         saved = ck.load_checkpoint(partial / CHECKPOINT)
-        if saved.get("config") != cfg.resolved() or saved.get("graph") != artifact.fingerprint \
+        if {k: v for k, v in (saved.get("config") or {}).items() if k != "epochs"} != cfg.resume_key() \
+                or saved.get("graph") != artifact.fingerprint \
                 or saved.get("init") != init_fp:
             raise HetrecError(f"--resume: {partial} was started with other settings, graph or --init; "
                               "repeat the original options or start over with --force")
@@ -256,7 +252,7 @@ def run(cfg: FinetuneConfig, *, log: Callable[[str], None] | None = None, progre
                "metrics": metrics}
     if not distributed.is_main():
         return summary
-    with atomic_dir(cfg.out, force=cfg.force) as tmp:
+    with atomic_dir(cfg.out, force=cfg.force, stage=STAGE, inputs=(cfg.graph, cfg.init)) as tmp:
         ck.save_checkpoint(tmp / CHECKPOINT, config=cfg.resolved(), graph=artifact.fingerprint, init=init_fp,
                            model=model.state_dict(), optimizer=optimizer.state_dict() if optimizer else {},
                            loop=state.state_dict(), rng=ck.rng_state(generator), elapsed=wall)
@@ -336,7 +332,7 @@ def _run_closed_form(cfg: FinetuneConfig, artifact, device: torch.device, say: C
     w = best_w.to("cpu", torch.float32)
     stored = ({"item_item_indices": w.indices(), "item_item_values": w.values()} if w.is_sparse
               else {"item_item": w})
-    with atomic_dir(cfg.out, force=cfg.force) as tmp:
+    with atomic_dir(cfg.out, force=cfg.force, stage=STAGE, inputs=(cfg.graph,)) as tmp:
         torch.save({**stored, "unscorable": unscorable}, tmp / EMBEDDINGS)
         pd.DataFrame(grid_log).to_csv(tmp / LOG, index=False)
         write_json(tmp / METRICS, metrics)

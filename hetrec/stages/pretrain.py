@@ -15,7 +15,7 @@ from typing import Callable
 import pandas as pd
 import torch
 
-from hetrec.artifacts import atomic_dir, file_fingerprint, write_manifest
+from hetrec.artifacts import atomic_dir, claim_output, file_fingerprint, write_manifest
 from hetrec.device import resolve_device, seed_everything
 from hetrec.errors import HetrecError
 from hetrec.pretrain.common import check_config
@@ -69,17 +69,20 @@ def _check_embeddings(emb: dict, artifact, dim: int, method: str) -> None:
 @distributed.launched  # under torchrun: data-parallel over ranks, rank 0 writes (hetrec/trainer/distributed.py)
 def run(cfg: PretrainStageConfig, *, log: Callable[[str], None] | None = None) -> dict:
     """Pretrain, then write the artifact; returns a summary (best validation metrics, epochs, wall time)."""
-    from hetrec.graph.artifact import load_graph_artifact
-
     say = log or (lambda _m: None)
     methods = _methods()
     pc = cfg.pretrain
     if pc.method not in methods:
         raise HetrecError(f"--method {pc.method}: unknown; use one of {', '.join(methods)}")
     check_config(pc)
+    with distributed.main_only(claim_output(cfg.out, stage=STAGE, force=cfg.force, inputs=(cfg.graph,))):
+        return _run(cfg, pc, methods, say)
+
+
+def _run(cfg: PretrainStageConfig, pc: PretrainConfig, methods: dict, say: Callable[[str], None]) -> dict:
+    from hetrec.graph.artifact import load_graph_artifact
+
     out = Path(cfg.out)
-    if out.exists() and not cfg.force:
-        raise HetrecError(f"{out} already exists; pass --force to replace it or choose another --out")
     artifact = load_graph_artifact(cfg.graph)
     device = resolve_device(cfg.device)
     seed_everything(pc.seed, device)
@@ -99,7 +102,7 @@ def run(cfg: PretrainStageConfig, *, log: Callable[[str], None] | None = None) -
                "best": result.best}
     if not distributed.is_main():
         return summary
-    with atomic_dir(out, force=cfg.force) as tmp:
+    with atomic_dir(out, force=cfg.force, stage=STAGE, inputs=(cfg.graph,)) as tmp:
         torch.save(result.embeddings, tmp / EMBEDDINGS)
         pd.DataFrame(result.history).to_csv(tmp / LOG, index=False)
         for name, frame in extra.items():

@@ -22,7 +22,7 @@ def run(cfg: SynthStageConfig) -> dict:
     """Generate and write atomically; returns the manifest (counts = rows per file)."""
     start = time.perf_counter()
     inputs = fingerprints(cfg.synth.books_csv) if cfg.synth.books_csv else {}
-    with atomic_dir(cfg.out, force=cfg.force) as tmp:
+    with atomic_dir(cfg.out, force=cfg.force, stage="synth", inputs=(cfg.synth.books_csv,)) as tmp:
         counts = synth.write(synth.generate(cfg.synth), tmp)
         manifest = write_manifest(tmp, stage="synth", config=dataclasses.asdict(cfg.synth), inputs=inputs,
                                   counts=counts, seed=cfg.synth.seed, output=str(Path(cfg.out)),

@@ -56,11 +56,24 @@ def save_checkpoint(path: str | os.PathLike, **fields: Any) -> None:
 
     The file is written beside ``path`` and renamed over it, so a crash mid-write never leaves a torn
     checkpoint where the last good one was.
+
+    Why the cleanup: a full disk used to leave the torn ``.NAME.tmp-PID`` behind, which kept the disk full;
+    now it is removed and the error is one line saying the last good checkpoint (if any) is kept.
     """
+    from hetrec.artifacts import no_space
+
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save({"format": FORMAT, **fields}, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save({"format": FORMAT, **fields}, tmp)
+        os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if no_space(e):
+            kept = f"the last good checkpoint {path} is kept; free space and --resume" if path.is_file() \
+                else "no earlier checkpoint to keep"
+            raise HetrecError(f"{path}: no space left on device while writing the checkpoint; {kept}") from e
+        raise
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

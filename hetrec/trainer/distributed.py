@@ -158,6 +158,14 @@ def broadcast_parameters(params) -> bool:
     return bool(torch.equal(mine, flat))
 
 
+def main_only(ctx):
+    """``ctx`` on rank 0 (or without torchrun), a no-op context elsewhere: e.g. the output lock, which one
+    process of the job holds for all."""
+    from contextlib import nullcontext
+
+    return ctx if is_main() else nullcontext()
+
+
 def on_main(fn: F) -> F:
     """``fn`` run on rank 0 only, its (picklable) result broadcast to every rank; ``fn`` itself when not distributed.
 

@@ -21,6 +21,8 @@ import torch
 from torch import Tensor, nn
 
 from hetrec.errors import HetrecError
+from hetrec.model.loss import bpr_loss
+from hetrec.model.protocol import Recommender
 from hetrec.sampler.bpr import InteractionIndex, bpr_batches
 from hetrec.trainer import distributed
 from hetrec.trainer.early_stop import EarlyStopping
@@ -68,14 +70,6 @@ Validate = Callable[[Tensor, Tensor], dict]
 Progress = Callable[[str, int], ContextManager[Callable[..., None]]]
 
 
-def _bpr_loss(pos: Tensor, neg: Tensor) -> Tensor:
-    try:
-        from hetrec.model.loss import bpr_loss
-    except ImportError:  # the model package is built alongside; same definition (docs/architecture.md)
-        return nn.functional.softplus(neg - pos).mean()
-    return bpr_loss(pos, neg)
-
-
 def _cpu_copy(model: nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
@@ -92,7 +86,7 @@ def embeddings(model: nn.Module, graph: Any) -> tuple[Tensor, Tensor]:
     return user_emb.detach(), item_emb.detach()
 
 
-def train_epoch(model: nn.Module, graph: Any, index: InteractionIndex, optimizer: torch.optim.Optimizer,
+def train_epoch(model: Recommender, graph: Any, index: InteractionIndex, optimizer: torch.optim.Optimizer,
                 cfg: LoopConfig, generator: torch.Generator, *, epoch: int,
                 on_batch: Callable[[int, int], None] | None = None, shard: tuple[int, int] | None = None) -> float:
     """One pass over the distinct train pairs in shuffled BPR mini-batches; returns the mean loss per triple.
@@ -112,7 +106,7 @@ def train_epoch(model: nn.Module, graph: Any, index: InteractionIndex, optimizer
         u = user_emb[users]
         pos_scores = (u * item_emb[pos]).sum(-1)
         neg_scores = (u * item_emb[neg]).sum(-1)
-        loss = _bpr_loss(pos_scores, neg_scores)
+        loss = bpr_loss(pos_scores, neg_scores)
         if cfg.reg:
             loss = loss + cfg.reg * model.reg_loss(users, pos, neg)
         aux = getattr(model, "aux_loss", None)  # e.g. a contrastive regulariser (hetrec/model/contrastive.py)
@@ -133,15 +127,14 @@ def train_epoch(model: nn.Module, graph: Any, index: InteractionIndex, optimizer
     return mean
 
 
-def fit(model: nn.Module, graph: Any, index: InteractionIndex, validate: Validate | None, cfg: LoopConfig, *,
+def fit(model: Recommender, graph: Any, index: InteractionIndex, validate: Validate | None, cfg: LoopConfig, *,
         optimizer: torch.optim.Optimizer, generator: torch.Generator, state: LoopState | None = None,
         on_epoch: Callable[[LoopState], None] | None = None, on_batch: Callable[[int, int], None] | None = None,
         progress: Progress | None = None, shard: tuple[int, int] | None = None) -> LoopState:
     """Train until ``cfg.epochs`` or early stopping; returns the state with the best weights (CPU copy).
 
     Args:
-        model: a Recommender (``forward(graph) -> (user_emb, item_emb)``, ``reg_loss(users, pos, neg)``),
-            already on the training device.
+        model: a :class:`hetrec.model.protocol.Recommender` (an ``nn.Module``), already on the training device.
         graph: the train heterograph handed to ``model`` (CPU, per docs/architecture.md).
         index: train (user, item) pairs on the training device; the source of BPR triples.
         validate: ``(user_emb, item_emb) -> metrics`` containing ``ndcg@10``; None = no validation

@@ -7,7 +7,9 @@ import pytest
 from hetrec import HetrecError
 from hetrec.data.goodbooks import load_goodbooks, year_bin
 
-GB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "goodbooks-10k"
+from shared_data import SHARED_DATA, require_shared
+
+GB = SHARED_DATA / "goodbooks-10k"
 
 BOOKS = ('book_id,goodreads_book_id,isbn,authors,original_publication_year,title,language_code\n'
          '1,500,x,"Ann Lee, Bo Ma",2008.0,"One, the book",eng\n'
@@ -76,8 +78,8 @@ def test_without_tags(tmp_path):
 
 
 def need_gb():
-    if not (GB / "samples" / "ratings.csv").exists() or not (GB / "books.csv").exists():
-        pytest.skip(f"Goodbooks data not found at {GB}")
+    require_shared("goodbooks-10k", "samples", "ratings.csv")
+    require_shared("goodbooks-10k", "books.csv")
 
 
 def test_samples_reference_books_outside_sample_catalogue():

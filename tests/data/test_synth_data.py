@@ -11,7 +11,9 @@ from hetrec.data.goodbooks import load_goodbooks
 from hetrec.data.synth import SynthConfig
 from hetrec.stages.synth import SynthStageConfig, run
 
-GB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "goodbooks-10k"
+from shared_data import SHARED_DATA, require_shared
+
+GB = SHARED_DATA / "goodbooks-10k"
 FILES = ("ratings.csv", "books.csv", "book_tags.csv", "tags.csv", "to_read.csv")
 SMALL = dict(users=1500, books=300, ratings=45_000, tags=400)
 
@@ -63,8 +65,7 @@ def test_loads_and_side_info_predicts_corating(tmp_path):
 
 
 def test_real_catalogue(tmp_path):
-    if not (GB / "books.csv").exists():
-        pytest.skip(f"Goodbooks books.csv not found at {GB}")
+    require_shared("goodbooks-10k", "books.csv")
     out = make(tmp_path / "r", books=200, books_csv=str(GB / "books.csv"))
     d = load_goodbooks(out)
     assert d.items["title"].iloc[0] == "The Hunger Games (The Hunger Games, #1)"

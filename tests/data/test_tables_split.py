@@ -8,7 +8,9 @@ import pytest
 from hetrec.data.split import SplitConfig, split_interactions
 from hetrec.data.tables import ML100K_SPEC, TableSpec, bucket, load_tables, singular
 
-ML = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ml-100k"
+from shared_data import SHARED_DATA, require_shared
+
+ML = SHARED_DATA / "ml-100k"
 
 
 def test_singular_and_buckets():
@@ -88,8 +90,7 @@ def test_random_holdout():
 
 
 def need_ml():
-    if not (ML / "ratings.csv").exists():
-        pytest.skip(f"ML-100K not found at {ML}")
+    require_shared("ml-100k", "ratings.csv")
 
 
 def test_ml100k_counts():

@@ -13,7 +13,7 @@ from hetrec.stages.build_graph import BuildGraphConfig, run
 
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from shared_data import SHARED_DATA as SHARED, require_shared
 
 ML = SHARED / "ml-100k"
 
@@ -63,8 +63,8 @@ def test_goodbooks_relations_and_no_leakage(goodbooks_dir, tmp_path):
     assert loaded.manifest["config"]["similar_k"] == 3 and "out" not in loaded.manifest["config"]
 
 
-@pytest.mark.skipif(not ML.is_dir(), reason="../shared/data/ml-100k not present")
 def test_ml100k_counts_reference_split_and_no_leakage(tmp_path):
+    require_shared("ml-100k")
     art = run(BuildGraphConfig(data=ML, out=tmp_path / "ml", dataset="ml-100k"))
     assert (art.num_users, art.num_items) == (943, 1682)
     assert len(art.splits) == 100_000
@@ -108,9 +108,15 @@ def test_existing_directory_kept_without_force(tables_dir, tmp_path):
     res = CliRunner().invoke(hetrec_cli, args)
     assert res.exit_code != 0 and "--force" in str(res.exception)
     assert (out / "keep.txt").read_text() == "mine"
-    res = CliRunner().invoke(hetrec_cli, args + ["--force"])
+    res = CliRunner().invoke(hetrec_cli, args + ["--force"])  # not a build_graph artifact: --force refuses too
+    assert res.exit_code != 0 and "not a hetrec artifact" in str(res.exception)
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    out.rmdir()
+    assert CliRunner().invoke(hetrec_cli, args).exit_code == 0
+    res = CliRunner().invoke(hetrec_cli, args + ["--force"])  # its own earlier output: replaced
     assert res.exit_code == 0, res.output
-    assert not (out / "keep.txt").exists() and (out / "graph.bin").is_file()
+    assert (out / "graph.bin").is_file()
 
 
 def test_failed_build_leaves_nothing(tables_dir, tmp_path, monkeypatch):
@@ -151,8 +157,8 @@ def test_bad_kind_or_missing_dir(tables_dir, tmp_path, args, needle):
 
 def test_cli_builds_the_official_goodbooks_samples_against_the_real_catalogue(tmp_path):
     samples, catalog = SHARED / "goodbooks-10k" / "samples", SHARED / "goodbooks-10k"
-    if not (samples / "ratings.csv").exists() or not (catalog / "books.csv").exists():
-        pytest.skip("../shared/data/goodbooks-10k not present")
+    require_shared("goodbooks-10k", "samples", "ratings.csv")
+    require_shared("goodbooks-10k", "books.csv")
     out = tmp_path / "gb"
     res = CliRunner().invoke(hetrec_cli, ["build-graph", "--data", str(samples), "--catalog", str(catalog),
                                           "--out", str(out)])

@@ -52,8 +52,23 @@ def test_leakage_assertion_fires(saved):
     _, out = saved
     art = load_graph_artifact(out)
     art.splits.loc[0, "split"] = "test"  # (user 0, book 0) is a train edge
-    with pytest.raises(AssertionError, match="user:rates:book"):
+    with pytest.raises(HetrecError, match="user:rates:book"):
         assert_no_leakage(art)
+
+
+def test_a_leaking_graph_is_refused_at_load_and_at_build(saved, tmp_path):
+    built, out = saved
+    splits = pd.read_parquet(out / "splits.parquet")
+    splits.loc[0, "split"] = "test"  # (user 0, book 0) is a train edge: the artifact now leaks
+    splits.to_parquet(out / "splits.parquet", index=False)
+    with pytest.raises(HetrecError, match=r"held-out \(user, item\) pairs are graph edges \(.*user:rates:book: 1") as e:
+        load_graph_artifact(out)
+    assert "\n" not in str(e.value)
+    built.splits.loc[0, "split"] = "test"
+    with pytest.raises(HetrecError, match="build-graph: held-out"):
+        with atomic_dir(tmp_path / "leak") as tmp:
+            write_graph_artifact(built, tmp, config={}, inputs={})
+    assert not (tmp_path / "leak").exists()
 
 
 def test_schema_mismatch_is_refused(saved):

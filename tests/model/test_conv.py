@@ -6,8 +6,56 @@ import pytest
 import torch
 
 from hetrec.graph.adjacency import clear_cache, relation_index
-from hetrec.model.conv import SparseGraphConv
+from hetrec.model.conv import propagate
 from hetrec.model.sparse import attend, edge_softmax, spmm
+
+
+class SparseGraphConv(torch.nn.Module):
+    """``propagate`` wrapped as ``dgl.nn.GraphConv`` (weight, bias) so DGL is the oracle of its normalisation.
+
+    Args:
+        in_dim: input feature size. out_dim: output size.
+        norm: ``both`` (symmetric), ``right`` (mean over in-edges), ``left`` or ``none``.
+        weight: learn a linear map ``W`` (else ``in_dim`` must equal ``out_dim``).
+        bias: add a learned bias. activation: applied last.
+        edge_weight_field: name of an edge-data field to use as message weight when no
+            ``edge_weight`` is passed (e.g. ``"weight"`` for tag counts).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, *, norm: str = "both", weight: bool = True, bias: bool = True,
+                 activation=None, edge_weight_field: str | None = None) -> None:
+        super().__init__()
+        if norm not in ("both", "right", "left", "none"):
+            raise ValueError(f"norm must be both|right|left|none, got {norm!r}")
+        if not weight and in_dim != out_dim:
+            raise ValueError("weight=False needs in_dim == out_dim")
+        self.in_dim, self.out_dim, self.norm = in_dim, out_dim, norm
+        self.activation, self.edge_weight_field = activation, edge_weight_field
+        self.weight = torch.nn.Parameter(torch.empty(in_dim, out_dim)) if weight else None
+        self.bias = torch.nn.Parameter(torch.empty(out_dim)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            torch.nn.init.xavier_uniform_(self.weight)
+        if self.bias is not None:
+            torch.nn.init.zeros_(self.bias)
+
+    def forward(self, graph, feat, weight=None, edge_weight=None):
+        """graph: a single-relation graph or block; feat: src features or (src, dst) pair."""
+        x = feat[0] if isinstance(feat, tuple) else feat
+        if edge_weight is None and self.edge_weight_field is not None:
+            edge_weight = graph.edata[self.edge_weight_field]
+        w = weight if weight is not None else self.weight
+        if w is not None and self.in_dim > self.out_dim:  # multiply first: cheaper SpMM
+            x = x @ w
+            w = None
+        out = propagate(graph, x, norm=self.norm, edge_weight=edge_weight)
+        if w is not None:
+            out = out @ w
+        if self.bias is not None:
+            out = out + self.bias
+        return self.activation(out) if self.activation is not None else out
 
 
 def random_hetero(seed=0, n_user=30, n_book=20, n_tag=7, e_rates=120, e_tag=50):

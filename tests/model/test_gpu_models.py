@@ -10,7 +10,7 @@ import torch
 
 from gpu_helpers import DEVICE, assert_module_agrees, needs_device
 from hetrec.graph.adjacency import gcn_values, relation_index
-from hetrec.model.conv import SparseGraphConv
+from hetrec.model.conv import propagate
 from hetrec.model.kgat import KGAT
 from hetrec.model.lightgcn import LightGCN
 from hetrec.model.mf import MF
@@ -58,12 +58,32 @@ def test_spmm_and_edge_softmax_agree():
         torch.testing.assert_close(b.cpu(), a, atol=1e-5, rtol=1e-4)
 
 
+class _Propagate(torch.nn.Module):
+    """A linear map then ``propagate`` with edge weights: the GraphConv-style use of the kernel."""
+
+    def __init__(self, norm: str) -> None:
+        super().__init__()
+        self.lin, self.norm = torch.nn.Linear(16, 8), norm
+
+    def forward(self, g, x):
+        return propagate(g, self.lin(x), norm=self.norm, edge_weight=g.edata["weight"].to(x.device))
+
+
 @pytest.mark.parametrize("norm", ["both", "right"])
-def test_sparse_graph_conv_agrees(norm):
+def test_weighted_propagate_agrees(norm):
     graph = rec_graph()
-    conv = SparseGraphConv(16, 8, norm=norm, edge_weight_field="weight")
     x0 = torch.randn(graph.num_nodes("book"), 16)
-    assert_module_agrees(conv, lambda m, dev: m(graph["has_tag"], x0.to(dev)))
+    assert_module_agrees(_Propagate(norm), lambda m, dev: m(graph["has_tag"], x0.to(dev)))
+
+
+def test_attr_lightgcn_agrees():
+    from hetrec.model.attr_lightgcn import AttrLightGCN, side_inputs
+
+    graph = rec_graph()
+    side = {c[0]: graph.num_nodes(c[0]) for t in ("user", "book") for c in side_inputs(graph, t, "book")}
+    warm = torch.arange(40) % 4 != 0
+    model = AttrLightGCN(50, 40, 16, side_sizes=side, warm=warm, num_layers=2, item_type="book")
+    assert_module_agrees(model, lambda m, dev: m(graph))
 
 
 def test_lightgcn_and_mf_agree():

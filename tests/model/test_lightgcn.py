@@ -5,7 +5,8 @@ import dgl.nn as dglnn
 import pytest
 import torch
 
-from hetrec.model.lightgcn import LightGCN, interaction_relations
+from hetrec.graph.relations import interaction_relations
+from hetrec.model.lightgcn import LightGCN
 from hetrec.model.loss import l2
 
 N_USER, N_BOOK, N_TAG = 9, 7, 3

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from hetrec.model.loss import bpr_loss
-from hetrec.model.mf import MF, check_init
+from hetrec.model.init import check_init
+from hetrec.model.mf import MF
 from hetrec.model.popular import popularity_embeddings
 
 

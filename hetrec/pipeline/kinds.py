@@ -7,18 +7,14 @@ stages (``refs``) or files (``paths``), and how to call the stage's ``run``. A r
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
-from typing import Any
 
-import pandas as pd
-
-from hetrec.artifacts import atomic_dir, read_manifest, write_manifest
-from hetrec.pipeline import Kind, Pipeline, default_kinds
+from hetrec.artifacts import atomic_dir, read_manifest, write_json, write_manifest
+from hetrec.errors import HetrecError
+from hetrec.pipeline.spec import Kind
 
 RESULTS = "results.json"  # rows written by the pipeline's evaluate stage
-TABLE_METRICS = ("hit@10", "ndcg@10", "mrr@10", "hit@20", "ndcg@20")  # the comparison table's columns
 
 
 def _none(values: dict, *keys: str) -> dict:
@@ -97,7 +93,50 @@ def _finetune_build(values: dict, out: Path, device: str):
 def _finetune_run(cfg, log):
     from hetrec.stages import finetune
 
-    return finetune.run(cfg, log=log)
+    return finetune.run(_resumable(cfg, log), log=log, progress=_epoch_lines(log))
+
+
+def _epoch_lines(log):
+    """A ``progress`` factory that logs one line per epoch (the pipeline's log is the CLI's message line)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def progress(description: str, total: int | None = None):
+        done = 0
+
+        def advance(n: int = 1, info: str = "") -> None:
+            nonlocal done
+            done += n
+            log(f"  {description} {done}/{total}" + (f"  {info}" if info else ""))
+
+        yield advance
+
+    return progress
+
+
+def _resumable(cfg, log):
+    """``cfg`` with ``resume=True`` when a killed earlier run of this very stage left a compatible
+    ``.NAME.partial`` checkpoint (same settings but the epoch cap, same graph and init), as
+    ``finetune --resume`` would; an incompatible one is discarded (``force``) and training starts over."""
+    from hetrec.stages.finetune import CHECKPOINT, partial_dir
+    from hetrec.trainer.checkpoint import load_checkpoint
+
+    path = partial_dir(cfg.out) / CHECKPOINT
+    if not path.is_file():
+        return cfg
+    try:
+        saved = load_checkpoint(path)
+        graph = read_manifest(cfg.graph).get("fingerprint")
+        init = read_manifest(cfg.init).get("fingerprint") if cfg.init else None
+    except HetrecError:
+        saved, graph, init = {}, None, None
+    same = ({k: v for k, v in (saved.get("config") or {}).items() if k != "epochs"} == cfg.resume_key()
+            and saved.get("graph") == graph and saved.get("init") == init)
+    if not same:
+        log(f"  discarding {path.parent}: it was started with other settings, graph or init")
+        return cfg
+    log(f"  resuming the interrupted run kept in {path.parent}")
+    return dataclasses.replace(cfg, resume=True)
 
 
 # evaluate: the stage itself writes metrics beside each run; the pipeline keeps the table in <out>/evaluate
@@ -121,8 +160,8 @@ def _evaluate_run(built, log):
     rows = evaluate.run(cfg)
     rows = [{**{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()},  # NaN -> null
              "run": Path(row["run"]).name} for row in rows]
-    with atomic_dir(out, force=True) as tmp:
-        (tmp / RESULTS).write_text(json.dumps(rows, indent=2, default=str))
+    with atomic_dir(out, force=True, stage="evaluate", inputs=cfg.runs) as tmp:
+        write_json(tmp / RESULTS, rows)
         config = {k: (list(map(str, v)) if isinstance(v, (list, tuple)) else v)
                   for k, v in dataclasses.asdict(cfg).items() if k != "device"}
         write_manifest(tmp, stage="evaluate", config=config,
@@ -141,44 +180,3 @@ KINDS: dict[str, Kind] = {
     "evaluate": Kind(config=_evaluate_config, run=_evaluate_run, build=_evaluate_build, refs=("runs", "graph"),
                      managed=("device",)),
 }
-
-
-def comparison_rows(pipe: Pipeline, split: str = "test") -> list[dict]:
-    """One row per finetune stage: its test metrics (from the evaluate stage's table when present)."""
-    evaluated: dict[str, dict] = {}
-    for name in pipe.names("evaluate"):
-        path = pipe.stage_dir(name) / RESULTS
-        if path.is_file():
-            evaluated.update({r["run"]: r for r in json.loads(path.read_text()) if r.get("split", split) == split})
-    rows = []
-    for name in pipe.names("finetune"):
-        directory = pipe.stage_dir(name)
-        if not (directory / "manifest.json").is_file():
-            continue
-        manifest = read_manifest(directory)
-        metrics = evaluated.get(name) or (manifest.get("metrics") or {}).get(split, {})
-        row = {"method": name.removeprefix("finetune.")}  # the stage name says model and init
-        row.update({k: float(metrics[k]) for k in TABLE_METRICS if isinstance(metrics.get(k), (int, float))})
-        row["epochs"] = (manifest.get("training") or {}).get("epochs_run")
-        rows.append(row)
-    return rows
-
-
-def write_plots(pipe: Pipeline, rows: list[dict]) -> list[Path]:
-    """``<out>/training_curves.png`` (pretrain and finetune logs) and ``<out>/test_metrics.png``."""
-    from hetrec.plots import metric_bars, training_curves
-
-    groups: dict[str, dict[str, Any]] = {}
-    for kind in ("pretrain", "finetune"):
-        for name in pipe.names(kind):
-            log = pipe.stage_dir(name) / "train_log.csv"
-            if log.is_file() and len(frame := pd.read_csv(log)):  # most-popular trains nothing
-                groups.setdefault(kind, {})[name.removeprefix(f"{kind}.")] = frame
-    paths = [training_curves(groups, pipe.out / "training_curves.png")]
-    if rows:
-        paths.append(metric_bars(rows, pipe.out / "test_metrics.png",
-                                 title=f"{pipe.name}: test metrics (full ranking)"))
-    return paths
-
-
-__all__ = ["KINDS", "comparison_rows", "write_plots", "default_kinds"]
