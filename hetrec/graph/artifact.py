@@ -76,7 +76,8 @@ def write_graph_artifact(built: BuiltGraph, directory: str | os.PathLike, *, con
                          inputs: dict, **extra) -> dict:
     """Write all files of the artifact into ``directory`` (the caller makes it atomic); returns the manifest."""
     directory = Path(directory)
-    check_no_leakage(built.graph, built.item_type, built.splits, "build-graph")
+    check_no_leakage(built.graph, built.item_type, built.splits, "build-graph",
+                     _cold_nodes(extra.get("dataset", {}), built.id_maps[built.item_type]))
     dgl.save_graphs(str(directory / GRAPH_FILE), [built.graph])
     built.splits.to_parquet(directory / SPLITS_FILE, index=False)
     for ntype, table in built.id_maps.items():
@@ -105,7 +106,7 @@ def load_graph_artifact(path: str | os.PathLike) -> GraphArtifact:
         raise HetrecError(f"{path}/{GRAPH_FILE}: node/edge counts differ from manifest.json; rebuild the artifact")
     id_maps = {t: pd.read_parquet(path / ids_file(t)) for t in counts["nodes"]}
     splits = pd.read_parquet(path / SPLITS_FILE)
-    check_no_leakage(graph, item_type, splits, path)
+    check_no_leakage(graph, item_type, splits, path, _cold_nodes(manifest.get("dataset", {}), id_maps[item_type]))
     return GraphArtifact(path=path, graph=graph, manifest=manifest, item_type=item_type,
                          splits=splits, id_maps=id_maps,
                          items=pd.read_parquet(path / ITEMS_FILE), fingerprint=manifest["fingerprint"])
@@ -136,9 +137,12 @@ def cold_item_edges(graph: dgl.DGLGraph, item_type: str, cold_items: np.ndarray)
 
 def cold_item_nodes(artifact: GraphArtifact) -> np.ndarray:
     """Node ids of the strict cold items a ``--split cold-items`` build recorded (empty otherwise)."""
-    raw = np.asarray(artifact.manifest.get("dataset", {}).get("stats", {}).get("cold_item_ids", []), dtype=np.int64)
-    ids = artifact.id_maps[artifact.item_type]
-    return ids["node_id"].to_numpy()[np.isin(ids["raw_id"].to_numpy(), raw)]
+    return _cold_nodes(artifact.manifest.get("dataset", {}), artifact.id_maps[artifact.item_type])
+
+
+def _cold_nodes(dataset: dict, item_ids: pd.DataFrame) -> np.ndarray:
+    raw = np.asarray(dataset.get("stats", {}).get("cold_item_ids", []), dtype=np.int64)
+    return item_ids["node_id"].to_numpy()[np.isin(item_ids["raw_id"].to_numpy(), raw)]
 
 
 def check_no_leakage(graph: dgl.DGLGraph, item_type: str, splits: pd.DataFrame, where: str | os.PathLike,

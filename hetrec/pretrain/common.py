@@ -195,9 +195,16 @@ def train_index(artifact, device: torch.device | str = "cpu") -> InteractionInde
 
 
 def validate(artifact, user_emb: Tensor, item_emb: Tensor, exclude: InteractionIndex) -> dict:
-    """Validation metrics of dot-product scores, full ranking with train items masked (the early-stop signal)."""
+    """Validation metrics of dot-product scores, full ranking with train items masked (the early-stop signal).
+
+    On a ``--split cold-items`` graph the candidates are the cold items (every validation target is one), as in
+    fine-tuning: ranked among all items, an untrained cold item scores ~0 for every method and stops training early.
+    """
+    cand = None
+    if artifact.manifest.get("dataset", {}).get("split") == "cold-items":
+        cand = torch.bincount(exclude.col.cpu(), minlength=artifact.num_items) == 0
     metrics = evaluate((user_emb, item_emb), artifact.pairs("valid"), exclude, num_items=artifact.num_items,
-                       ks=(10, 20))
+                       ks=(10, 20), candidates=cand)
     return {k: metrics[k] for k in ("ndcg@10", "hit@10", "ndcg@20", "hit@20", "mrr@10")}
 
 

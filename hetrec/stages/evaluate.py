@@ -47,6 +47,12 @@ def cold_items(artifact, train_index: InteractionIndex | None = None) -> Tensor:
     return torch.bincount(train.col.cpu(), minlength=artifact.num_items) == 0
 
 
+def candidates_of(artifact) -> str:
+    """The candidate set a graph's own protocol ranks: ``cold`` for a ``--split cold-items`` build (its validation
+    and test items are all cold: fine-tuning selects and reports on the strict cold-start ranking), else ``all``."""
+    return "cold" if artifact.manifest.get("dataset", {}).get("split") == "cold-items" else "all"
+
+
 def evaluate_embeddings(artifact, user_emb: Tensor, item_emb: Tensor, split: str, **options) -> dict:
     """:func:`evaluate_scores` of dot-product scores, on the embeddings' device."""
     return evaluate_scores(artifact, (user_emb, item_emb), split, device=user_emb.device, **options)

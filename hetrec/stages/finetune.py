@@ -20,7 +20,7 @@ from hetrec.artifacts import atomic_dir, claim_output, file_fingerprint, read_ma
 from hetrec.device import resolve_device, seed_everything
 from hetrec.errors import HetrecError
 from hetrec.sampler.bpr import InteractionIndex
-from hetrec.stages.evaluate import cold_items, evaluate_embeddings, evaluate_scores
+from hetrec.stages.evaluate import candidates_of, cold_items, evaluate_embeddings, evaluate_scores
 from hetrec.trainer import checkpoint as ck
 from hetrec.trainer import distributed
 from hetrec.trainer.loop import LoopConfig, LoopState, fit
@@ -212,6 +212,7 @@ def _run(cfg: FinetuneConfig, *, log=None, progress=None, on_batch=None) -> dict
 
     def validate(user_emb, item_emb) -> dict:
         return evaluate_embeddings(artifact, user_emb, item_emb, "val", ks=(10, 20), train_index=train,
+                                   candidates=candidates_of(artifact),
                                    unscorable=unscorable)
 
     validate = distributed.on_main(validate)  # torchrun: rank 0 validates, every rank gets its metrics
@@ -242,6 +243,7 @@ def _run(cfg: FinetuneConfig, *, log=None, progress=None, on_batch=None) -> dict
 
     user_emb, item_emb = (t.detach() for t in model(artifact.graph))
     metrics = {split: evaluate_embeddings(artifact, user_emb, item_emb, split, train_index=train,
+                                          candidates=candidates_of(artifact),
                                           unscorable=unscorable)
                for split in ("val", "test")}
     best_epoch = state.stopper.best_epoch if state.stopper.best is not None else state.epoch
@@ -319,6 +321,7 @@ def _run_closed_form(cfg: FinetuneConfig, artifact, device: torch.device, say: C
         score = float("nan")
         if has_valid and len(points) > 1:
             val = evaluate_scores(artifact, ItemItemScorer(train, w), "val", device=device, ks=(10, 20),
+                                  candidates=candidates_of(artifact),
                                   train_index=train, unscorable=unscorable)
             score = val["ndcg@10"]
         grid_log.append({**params, "val_ndcg@10": score, "fit_seconds": round(fit_s, 3)})
@@ -326,7 +329,8 @@ def _run_closed_form(cfg: FinetuneConfig, artifact, device: torch.device, say: C
         if best is None or score > best:
             best, best_w, best_params = score, w, params
     scorer = ItemItemScorer(train, best_w)
-    metrics = {split: evaluate_scores(artifact, scorer, split, device=device, train_index=train, unscorable=unscorable)
+    metrics = {split: evaluate_scores(artifact, scorer, split, device=device, train_index=train, unscorable=unscorable,
+                                      candidates=candidates_of(artifact))
                for split in ("val", "test")}
     wall = time.perf_counter() - t0
     w = best_w.to("cpu", torch.float32)
