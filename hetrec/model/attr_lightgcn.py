@@ -6,7 +6,8 @@ where ``m_i`` is 1 for an item with train interactions and 0 for one without (it
 it must not speak), and ``e_a`` are the embeddings of attribute values / KG entities (one table per node type,
 shared by every relation into it). Users get the same treatment from their own attributes where the dataset
 has any (age band, gender, occupation). Then LightGCN's weightless propagation over the user–item graph and
-the mean over layers. An item nobody has rated gets a real score from its attributes: that is the point.
+the mean over layers (an item without interactions, which layers 1..K cannot reach, keeps its layer 0 whole
+rather than 1/(K+1) of it). An item nobody has rated gets a real score from its attributes: that is the point.
 
 Why ID dropout: trained with BPR on warm items only, the model could let the ID rows carry everything and
 leave the attribute tables untrained; dropping a warm item's ID with probability ``id_dropout`` during
@@ -114,7 +115,11 @@ class AttrLightGCN(nn.Module, Recommender):
                 u, i = perturb(u, eps), perturb(i, eps)
             us.append(u)
             its.append(i)
-        return torch.stack(us).mean(0), torch.stack(its).mean(0)
+        items = torch.stack(its).mean(0)
+        # An item without interactions gets nothing from layers 1..K; averaging zeros would shrink its content
+        # vector by K + 1 against warm items, so it keeps its layer 0 whole (an isolated node's own view).
+        items = torch.where(self.warm.unsqueeze(1), items, its[0])
+        return torch.stack(us).mean(0), items
 
     def forward(self, graph) -> tuple[Tensor, Tensor]:
         """Final ``(user [U, dim], item [I, dim])``; score = dot product."""
