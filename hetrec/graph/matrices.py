@@ -56,5 +56,5 @@ def item_side_matrix(graph, item_type: str, device: torch.device | str = "cpu") 
 
 def _binary(rows: Tensor, cols: Tensor, size: tuple[int, int], device) -> Tensor:
     idx = torch.stack([rows.long(), cols.long()])
-    x = torch.sparse_coo_tensor(idx, torch.ones(idx.shape[1]), size).coalesce()
-    return torch.sparse_coo_tensor(x.indices(), torch.ones_like(x.values()), size).coalesce().to(device)
+    x = torch.sparse_coo_tensor(idx, torch.ones(idx.shape[1]), size, check_invariants=False).coalesce()
+    return torch.sparse_coo_tensor(x.indices(), torch.ones_like(x.values()), size, check_invariants=False).coalesce().to(device)

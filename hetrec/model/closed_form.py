@@ -104,7 +104,7 @@ def gfcf_parts(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     inv_u = torch.where(du > 0, du.rsqrt(), torch.zeros_like(du))
     inv_i = torch.where(di > 0, di.rsqrt(), torch.zeros_like(di))
     i, v = xs.indices(), xs.values()
-    r = torch.sparse_coo_tensor(i, v * inv_u[i[0]] * inv_i[i[1]], xs.shape).coalesce()
+    r = torch.sparse_coo_tensor(i, v * inv_u[i[0]] * inv_i[i[1]], xs.shape, check_invariants=False).coalesce()
     lin = torch.sparse.mm(r.t().coalesce(), r).to_dense()
     _, vecs = torch.linalg.eigh(lin)
     return lin, vecs.flip(1), di

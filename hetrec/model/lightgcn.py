@@ -13,7 +13,6 @@ from typing import Mapping
 import torch
 from torch import Tensor, nn
 
-from hetrec.graph import relations as R
 from hetrec.graph.relations import interaction_relations
 from hetrec.model.conv import propagate
 from hetrec.model.loss import l2

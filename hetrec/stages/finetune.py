@@ -20,7 +20,7 @@ from hetrec.artifacts import atomic_dir, claim_output, file_fingerprint, read_ma
 from hetrec.device import resolve_device, seed_everything
 from hetrec.errors import HetrecError
 from hetrec.sampler.bpr import InteractionIndex
-from hetrec.stages.evaluate import candidates_of, cold_items, evaluate_embeddings, evaluate_scores
+from hetrec.evaluator.protocol import candidates_of, cold_items, evaluate_embeddings, evaluate_scores
 from hetrec.trainer import checkpoint as ck
 from hetrec.trainer import distributed
 from hetrec.trainer.loop import LoopConfig, LoopState, fit
@@ -96,7 +96,6 @@ def build_model(cfg: FinetuneConfig, artifact, init: dict | None) -> nn.Module:
             return LightGCN(n_u, n_i, cfg.dim, num_layers=cfg.layers, item_type=it, init=init)
         if cfg.model == "lightgcn-attr":
             from hetrec.model.attr_lightgcn import AttrLightGCN, side_inputs
-            from hetrec.stages.evaluate import cold_items
             g = artifact.graph
             side = {c[0]: g.num_nodes(c[0]) for t in ("user", it) for c in side_inputs(g, t, it)}
             return AttrLightGCN(n_u, n_i, cfg.dim, side_sizes=side, warm=~cold_items(artifact), num_layers=cfg.layers,

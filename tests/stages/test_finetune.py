@@ -18,7 +18,7 @@ from hetrec.graph.artifact import load_graph_artifact
 from hetrec.model.lightgcn import LightGCN
 from hetrec.stages.build_graph import BuildGraphConfig
 from hetrec.stages.build_graph import run as build
-from hetrec.stages.evaluate import evaluate_embeddings
+from hetrec.evaluator.protocol import evaluate_embeddings
 from hetrec.stages.finetune import FinetuneConfig, partial_dir, run
 
 FAST = dict(dim=8, layers=2, batch_size=128, lr=0.05, reg=1e-4, epochs=4, patience=10, device="cpu")

@@ -1,0 +1,103 @@
+"""Inductive LightGCN: cold items scored through their attributes, the ID mask, layer-0 content by hand,
+and SimGCL's InfoNCE against its reference formula."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import hetrec  # noqa: F401
+import dgl
+from hetrec.model.attr_lightgcn import AttrLightGCN, side_inputs
+from hetrec.model.contrastive import info_nce, perturb
+
+
+def graph():
+    """3 users, 4 items (item 3 never rated), 2 genres; item 3 shares genre 1 with item 2."""
+    rates = (torch.tensor([0, 0, 1, 2]), torch.tensor([0, 1, 1, 2]))
+    genre = (torch.tensor([0, 1, 2, 3]), torch.tensor([0, 0, 1, 1]))
+    return dgl.heterograph({
+        ("user", "rates", "item"): rates, ("item", "rated_by", "user"): (rates[1], rates[0]),
+        ("item", "has_genre", "genre"): genre, ("genre", "genre_of", "item"): (genre[1], genre[0]),
+    }, num_nodes_dict={"user": 3, "item": 4, "genre": 2})
+
+
+def model(**kw):
+    g = graph()
+    side = {c[0]: g.num_nodes(c[0]) for t in ("user", "item") for c in side_inputs(g, t, "item")}
+    torch.manual_seed(0)
+    return g, AttrLightGCN(3, 4, 8, side_sizes=side, warm=torch.tensor([True, True, True, False]), num_layers=2,
+                           **kw)
+
+
+def test_layer0_is_masked_id_plus_mean_of_attribute_rows():
+    g, m = model()
+    m.eval()
+    u0, i0 = m.layer0(g)
+    e = m.side["genre"]
+    assert torch.allclose(i0[0], m.item[0] + e[0])
+    assert torch.allclose(i0[3], e[1])  # the cold item: no ID row, only its genre
+    assert torch.allclose(u0, m.user)  # users have no attributes here
+
+
+def test_a_cold_item_keeps_its_layer0_and_its_score_moves_with_its_attribute():
+    g, m = model()
+    m.eval()
+    users, items = m(g)
+    assert torch.allclose(items[3], m.side["genre"][1])  # not shrunk by the K zero layers
+    before = (users @ items.T)[:, 3].clone()
+    with torch.no_grad():
+        m.side["genre"][1] += 1.0
+    after = (users @ m(g)[1].T)[:, 3]
+    assert not torch.allclose(before, after)  # scored through the encoder, not an untrained ID row
+
+
+def test_id_dropout_only_in_training():
+    g, m = model(id_dropout=0.99)
+    e = m.side["genre"]
+    content = torch.stack([e[0], e[0], e[1], e[1]])
+    m.train()
+    torch.manual_seed(1)
+    _, i0 = m.layer0(g)
+    dropped = [bool(torch.allclose(i0[w], content[w])) for w in range(3)]
+    kept = [bool(torch.allclose(i0[w], m.item[w] + content[w])) for w in range(3)]
+    assert all(d or k for d, k in zip(dropped, kept)) and sum(dropped) >= 2  # p = 0.99: (almost) all dropped
+    m.eval()
+    _, i0 = m.layer0(g)
+    assert torch.allclose(i0[:3], m.item[:3] + content[:3])  # never at evaluation
+
+
+def test_info_nce_matches_the_formula():
+    torch.manual_seed(0)
+    a, b = torch.randn(4, 3), torch.randn(4, 3)
+    tau = 0.2
+    za, zb = a / a.norm(dim=1, keepdim=True), b / b.norm(dim=1, keepdim=True)
+    expected = 0.0
+    for v in range(4):
+        num = math.exp(float(za[v] @ zb[v]) / tau)
+        den = sum(math.exp(float(za[v] @ zb[w]) / tau) for w in range(4))
+        expected += -math.log(num / den)
+    assert float(info_nce(a, b, tau)) == pytest.approx(expected / 4, rel=1e-5)
+
+
+def test_perturb_has_radius_eps_and_keeps_signs():
+    torch.manual_seed(0)
+    x = torch.randn(5, 6)
+    d = perturb(x, 0.1) - x
+    assert torch.allclose(d.norm(dim=1), torch.full((5,), 0.1), atol=1e-6)
+    assert bool(((d == 0) | (torch.sign(d) == torch.sign(x))).all())
+
+
+def test_contrastive_loss_is_zero_when_off_and_positive_when_on():
+    g, m = model()
+    users, pos = torch.tensor([0, 1]), torch.tensor([0, 1])
+    assert float(m.aux_loss(g, users, pos)) == 0.0
+    g, m = model(cl_weight=0.5)
+    loss = m.aux_loss(g, users, pos)
+    assert float(loss) > 0 and loss.requires_grad
+
+
+def test_a_graph_without_side_information_is_refused():
+    with pytest.raises(ValueError, match="lightgcn"):
+        AttrLightGCN(3, 4, 8, side_sizes={}, warm=torch.ones(4, dtype=torch.bool))
