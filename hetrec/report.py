@@ -58,7 +58,8 @@ def as_json(obj: Any) -> None:
 @contextmanager
 def progress(description: str, total: int | None = None) -> Iterator[Any]:
     """Progress on stderr; yields ``advance(n=1, info="")``. On a terminal a bar with ETA and ``info``
-    (current loss, validation metric); otherwise (logs, CI, pipes) one plain line per advance, e.g.
+    (current loss, validation metric) and, through ``advance.steps(what, done, of)``, a second row for the
+    batches of the current epoch and its validation; otherwise (logs, CI, pipes) one plain line per advance, e.g.
     ``training 3/300  loss 0.4120  val ndcg@10 0.0612``, so long commands are never silent."""
     if not err.is_terminal:
         done = 0
@@ -75,11 +76,18 @@ def progress(description: str, total: int | None = None) -> Iterator[Any]:
                TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
     with Progress(*columns, console=err, transient=False) as bar:
         task = bar.add_task(description, total=total, info="")
+        inner = bar.add_task("", total=None, info="", visible=False)
 
         def advance(n: int = 1, info: str = "") -> None:
             bar.update(task, advance=n, info=escape(info))
 
+        def steps(what: str, done: int, of: int) -> None:
+            """The second row: batches of the current epoch, then its validation (terminal only)."""
+            bar.update(inner, description=escape(f"  {what}"), completed=done, total=of, visible=True)
+
+        advance.steps = steps  # type: ignore[attr-defined]
         yield advance
+        bar.update(inner, visible=False)
 
 
 def track(items: Iterable, description: str, total: int | None = None) -> Iterator:

@@ -157,8 +157,19 @@ def fit(model: Recommender, graph: Any, index: InteractionIndex, validate: Valid
         while state.epoch < cfg.epochs and not state.stopped:
             epoch = state.epoch + 1
             t0 = time.perf_counter()
-            loss = train_epoch(model, graph, index, optimizer, cfg, generator, epoch=epoch, on_batch=on_batch,
+            steps = getattr(advance, "steps", None)  # a terminal bar's second row: batches, then validation
+            n_batches = -(-index.nnz // cfg.batch_size)
+
+            def each_batch(ep: int, b: int) -> None:
+                if on_batch is not None:
+                    on_batch(ep, b)
+                if steps is not None:
+                    steps(f"epoch {ep} batches", b, n_batches)
+
+            loss = train_epoch(model, graph, index, optimizer, cfg, generator, epoch=epoch, on_batch=each_batch,
                                shard=shard)
+            if steps is not None:
+                steps("validating", 0, 1)
             row: dict = {"epoch": epoch, "loss": loss, "seconds": time.perf_counter() - t0}
             if validate is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
                 t1 = time.perf_counter()
