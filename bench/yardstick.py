@@ -11,7 +11,8 @@ appended to ``--json`` as they finish, so an interrupted run keeps what it measu
         --work /tmp/ys/lastfm --json docs/results/lastfm-warm.jsonl
     python bench/yardstick.py --dataset kg --data ../shared/data/lastfm-kg --split cold-items --seeds 0,1,2 ...
 
-A method is ``MODEL`` (a finetune model), ``MODEL+cl`` (SimGCL weight 0.1), ``MODEL+drop`` (ID dropout 0.5),
+A method is ``MODEL`` (a finetune model), ``MODEL+cl`` (SimGCL weight 0.1), ``MODEL+kg`` (joint KG loss 0.1),
+``MODEL+drop`` (ID dropout 0.5),
 or ``PRETRAIN>MODEL[+...]`` (finetune from that pretraining, e.g. ``kgat>lightgcn``). Nothing is tuned on test:
 closed forms pick their grid point on validation, GNNs early-stop on validation, every other setting is fixed.
 """
@@ -35,7 +36,7 @@ DEFAULT_METHODS = ("popular,ease,itemknn,gfcf,attrknn,ease-si,mf,lightgcn,lightg
                    "rgcn>lightgcn,kgat>lightgcn,ramgnn>lightgcn,rgcn>lightgcn-attr+cl,kgat>lightgcn-attr+cl,"
                    "ramgnn>lightgcn-attr+cl")
 COLUMNS = ("recall@20", "ndcg@20", "hit@10", "ndcg@10")
-VARIANTS = {"cl": {"cl_weight": 0.1}, "drop": {"id_dropout": 0.5}}
+VARIANTS = {"cl": {"cl_weight": 0.1}, "kg": {"kg_weight": 0.1}, "drop": {"id_dropout": 0.5}}
 
 
 def parse(method: str) -> tuple[str | None, str, dict]:

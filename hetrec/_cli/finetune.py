@@ -35,6 +35,8 @@ def _init(value: str) -> Path | None:
 @click.option("--cl-weight", type=float, default=0.0, show_default=True,
               help="lightgcn-attr: weight of SimGCL's contrastive loss (0 = off).")
 @click.option("--cl-eps", type=float, default=0.1, show_default=True, help="lightgcn-attr: SimGCL noise radius.")
+@click.option("--kg-weight", type=float, default=0.0, show_default=True,
+              help="lightgcn-attr: weight of the joint link-prediction loss on the attribute/KG edges (0 = off).")
 @click.option("--patience", type=int, default=10, show_default=True,
               help="Validations without val NDCG@10 gain before stopping.")
 @click.option("--eval-every", type=int, default=1, show_default=True, help="Epochs between validations.")
@@ -42,12 +44,13 @@ def _init(value: str) -> Path | None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the interrupted run of --out (same options).")
 @click.option("--force", is_flag=True, help="Replace an existing --out and discard an interrupted run.")
-def command(graph, out, init, model, dim, layers, epochs, batch_size, lr, reg, id_dropout, cl_weight, cl_eps, patience,
+def command(graph, out, init, model, dim, layers, epochs, batch_size, lr, reg, id_dropout, cl_weight, cl_eps, kg_weight,
+            patience,
             eval_every, device, seed, resume, force):
     """Train a recommender with BPR, early stopping on validation NDCG@10; report val/test metrics."""
     cfg = stage.FinetuneConfig(graph=graph, out=out, model=model, init=_init(init), dim=dim, layers=layers, lr=lr,
                                reg=reg, id_dropout=id_dropout, cl_weight=cl_weight,
-                               cl_eps=cl_eps, batch_size=batch_size, epochs=epochs, patience=patience,
+                               cl_eps=cl_eps, kg_weight=kg_weight, batch_size=batch_size, epochs=epochs, patience=patience,
                                eval_every=eval_every, seed=seed, device=device, resume=resume, force=force)
     summary = stage.run(cfg, log=report.message, progress=report.progress)
     rows = [{"split": split, **{m: summary["metrics"][split].get(m) for m in METRICS}}

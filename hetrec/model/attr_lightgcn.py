@@ -49,12 +49,13 @@ class AttrLightGCN(nn.Module, Recommender):
         num_layers: LightGCN layers. item_type: item node type. init: pretrained tables by node type.
         id_dropout: probability of dropping a warm item's ID row in a training forward pass.
         cl_weight, cl_eps, cl_temperature: SimGCL (weight 0 = off).
+        kg_weight: weight of the joint link-prediction loss on the item–attribute/KG edges (0 = off).
     """
 
     def __init__(self, num_users: int, num_items: int, dim: int, *, side_sizes: Mapping[str, int], warm: Tensor,
                  num_layers: int = 3, item_type: str = "item", init: Mapping[str, Tensor] | None = None,
                  id_dropout: float = 0.0, cl_weight: float = 0.0, cl_eps: float = 0.1,
-                 cl_temperature: float = 0.2) -> None:
+                 cl_temperature: float = 0.2, kg_weight: float = 0.0) -> None:
         super().__init__()
         if min(num_users, num_items, dim) <= 0 or num_layers < 0:
             raise ValueError(f"sizes must be positive and num_layers >= 0, got {num_users}, {num_items}, {dim}, "
@@ -67,6 +68,8 @@ class AttrLightGCN(nn.Module, Recommender):
         self.num_users, self.num_items, self.dim, self.num_layers = num_users, num_items, dim, num_layers
         self.item_type, self.id_dropout = item_type, id_dropout
         self.cl_weight, self.cl_eps, self.cl_temperature = cl_weight, cl_eps, cl_temperature
+        self.kg_weight = kg_weight
+        self._kg_edges: tuple[Tensor, ...] | None = None  # (item, value row, row range lo, hi), built once
         sizes = {"user": (num_users, dim), item_type: (num_items, dim)}
         sizes.update({t: (n, dim) for t, n in side_sizes.items()})
         self._init = check_init(init, sizes) if init is not None else {}
@@ -127,14 +130,41 @@ class AttrLightGCN(nn.Module, Recommender):
         return self._propagate(graph, *self.layer0(graph))
 
     def aux_loss(self, graph, users: Tensor, pos: Tensor) -> Tensor:
-        """SimGCL's ``cl_weight * (InfoNCE(users) + InfoNCE(items))`` over two noise views (0 when off)."""
-        if not self.cl_weight:
-            return torch.zeros((), device=self.user.device)
-        u0, i0 = self.layer0(graph)
-        (u1, i1), (u2, i2) = (self._propagate(graph, u0, i0, self.cl_eps) for _ in range(2))
-        bu, bi = torch.unique(users), torch.unique(pos)
-        return self.cl_weight * (info_nce(u1[bu], u2[bu], self.cl_temperature)
-                                 + info_nce(i1[bi], i2[bi], self.cl_temperature))
+        """``cl_weight`` × SimGCL's InfoNCE (users + items, two noise views) + ``kg_weight`` × the KG link loss."""
+        total = torch.zeros((), device=self.user.device)
+        if self.cl_weight:
+            u0, i0 = self.layer0(graph)
+            (u1, i1), (u2, i2) = (self._propagate(graph, u0, i0, self.cl_eps) for _ in range(2))
+            bu, bi = torch.unique(users), torch.unique(pos)
+            total = total + self.cl_weight * (info_nce(u1[bu], u2[bu], self.cl_temperature)
+                                              + info_nce(i1[bi], i2[bi], self.cl_temperature))
+        if self.kg_weight:
+            total = total + self.kg_weight * self.kg_loss(graph, users.numel())
+        return total
+
+    def kg_loss(self, graph, size: int) -> Tensor:
+        """Joint objective on the KG / attribute relations: BPR over ``size`` random item–value edges
+        ``softplus(e_i·e_a' − e_i·e_a)`` with ``a'`` a random node of the same type (R-GCN-style link
+        prediction), ``e_i`` the item's layer-0 vector: it trains the encoder's tables on the KG itself,
+        cold items included, not only through the users' ratings."""
+        if self._kg_edges is None:
+            rels = side_inputs(graph, self.item_type, self.item_type)
+            self._kg_types = sorted({c[0] for c in rels})
+            sizes = torch.tensor([self.side[t].shape[0] for t in self._kg_types])
+            start = dict(zip(self._kg_types, (sizes.cumsum(0) - sizes).tolist()))
+            parts = []
+            for c in rels:
+                src, dst = graph[c].edges()
+                lo = torch.full((src.numel(),), start[c[0]])
+                parts.append((dst.long(), src.long() + start[c[0]], lo, lo + self.side[c[0]].shape[0]))
+            self._kg_edges = tuple(torch.cat(col).to(self.user.device) for col in zip(*parts))
+        item, value, lo, hi = self._kg_edges
+        pick = torch.randint(item.numel(), (size,), device=item.device)
+        neg = lo[pick] + (torch.rand(size, device=item.device) * (hi[pick] - lo[pick]).float()).long()
+        table = torch.cat([self.side[t] for t in self._kg_types])
+        _, i0 = self.layer0(graph)
+        e_i = i0[item[pick]]
+        return torch.nn.functional.softplus((e_i * table[neg]).sum(-1) - (e_i * table[value[pick]]).sum(-1)).mean()
 
     def reg_loss(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
         """L2 of the batch's ID rows / batch size (the shared attribute tables are left to the optimiser)."""
@@ -143,4 +173,4 @@ class AttrLightGCN(nn.Module, Recommender):
     def extra_repr(self) -> str:
         return (f"num_users={self.num_users}, num_items={self.num_items}, dim={self.dim}, "
                 f"num_layers={self.num_layers}, side={sorted(self.side)}, id_dropout={self.id_dropout}, "
-                f"cl_weight={self.cl_weight}, pretrained={sorted(self._init)}")
+                f"cl_weight={self.cl_weight}, kg_weight={self.kg_weight}, pretrained={sorted(self._init)}")

@@ -47,6 +47,7 @@ class FinetuneConfig:
     id_dropout: float = 0.0  # lightgcn-attr: probability of dropping a warm item's ID row in training
     cl_weight: float = 0.0  # lightgcn-attr: weight of SimGCL's contrastive loss (0 = off)
     cl_eps: float = 0.1  # lightgcn-attr: SimGCL noise radius
+    kg_weight: float = 0.0  # lightgcn-attr: weight of the joint link-prediction loss on the KG/attribute edges
     batch_size: int = 2048  # BPR triples per step
     epochs: int = 300  # upper bound; early stopping on val NDCG@10 usually ends sooner
     patience: int = 10  # validations without improvement before stopping
@@ -100,7 +101,7 @@ def build_model(cfg: FinetuneConfig, artifact, init: dict | None) -> nn.Module:
             side = {c[0]: g.num_nodes(c[0]) for t in ("user", it) for c in side_inputs(g, t, it)}
             return AttrLightGCN(n_u, n_i, cfg.dim, side_sizes=side, warm=~cold_items(artifact), num_layers=cfg.layers,
                                 item_type=it, init=init, id_dropout=cfg.id_dropout, cl_weight=cfg.cl_weight,
-                                cl_eps=cfg.cl_eps)
+                                cl_eps=cfg.cl_eps, kg_weight=cfg.kg_weight)
         if cfg.model == "ramgnn":
             from hetrec.model.ramgnn_rec import RAMGNNRec, item_attribute_sizes
             return RAMGNNRec(n_u, n_i, cfg.dim, attribute_sizes=item_attribute_sizes(artifact.graph, it),
@@ -143,7 +144,8 @@ def _check(cfg: FinetuneConfig) -> None:
     numbers(cfg, {"dim": POSITIVE_INT, "batch_size": POSITIVE_INT, "patience": POSITIVE_INT,
                   "eval_every": POSITIVE_INT, "epochs": NONNEG_INT, "layers": NONNEG_INT, "seed": SEED,
                   "lr": {"min": 0, "min_open": True, "optional": True}, "reg": {"min": 0},
-                  "id_dropout": {"min": 0, "max": 0.99}, "cl_weight": {"min": 0}, "cl_eps": {"min": 0}})
+                  "id_dropout": {"min": 0, "max": 0.99}, "cl_weight": {"min": 0}, "cl_eps": {"min": 0},
+                  "kg_weight": {"min": 0}})
 
 
 def _prepare_dirs(cfg: FinetuneConfig) -> Path:

@@ -101,3 +101,21 @@ def test_contrastive_loss_is_zero_when_off_and_positive_when_on():
 def test_a_graph_without_side_information_is_refused():
     with pytest.raises(ValueError, match="lightgcn"):
         AttrLightGCN(3, 4, 8, side_sizes={}, warm=torch.ones(4, dtype=torch.bool))
+
+
+def test_kg_loss_by_hand_and_in_aux_loss():
+    g, m = model(kg_weight=1.0)
+    m.eval()
+    torch.manual_seed(3)
+    loss = m.kg_loss(g, 64)
+    # the same draw by hand: edges (item, genre) in relation order, negatives uniform over the 2 genres
+    torch.manual_seed(3)
+    item, value = torch.tensor([0, 1, 2, 3]), torch.tensor([0, 0, 1, 1])
+    pick = torch.randint(4, (64,))
+    neg = (torch.rand(64) * 2).long()
+    _, i0 = m.layer0(g)
+    e, t = i0[item[pick]], m.side["genre"]
+    expected = torch.nn.functional.softplus((e * t[neg]).sum(-1) - (e * t[value[pick]]).sum(-1)).mean()
+    assert torch.allclose(loss, expected)
+    loss.backward()
+    assert m.side["genre"].grad is not None and m.item.grad is not None
