@@ -9,7 +9,8 @@ Schedule (full-graph mode): every epoch samples ``neighbors`` same-value neighbo
 (two hops through the attribute-value nodes, never the dense item–item graph; repeated draws collapse into
 one edge; messages are computed per item–value membership, see hetrec/model/ramgnn.py), keeps the top t_r fraction
 by similarity (``rns=False`` keeps all: the RAM-rel ablation), steps the threshold bandit on the kept
-neighbours' average distance, then runs the epoch's BPR steps with one full propagation per step. Users
+neighbours' average distance relative to chance (random owners filtered by the same threshold; see
+hetrec/pretrain/rns.py for why the reward is normalised per relation), then runs the epoch's BPR steps with one full propagation per step. Users
 get their own encoder when they have attributes (ML-100K: age, gender, occupation), else an ID table.
 Early stopping on validation NDCG@10 of the dot-product scores; the best epoch's embeddings are exported.
 
@@ -22,7 +23,7 @@ full-graph pass over the epoch's kept edges, as R-GCN and KGAT do.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import hetrec  # noqa: F401  (DGL shim before dgl)
@@ -38,7 +39,8 @@ from hetrec.graph.adjacency import RelationIndex
 from hetrec.model.ramgnn import RelationGraphEncoder, SimilarityMLP, edge_index
 from hetrec.pretrain.common import check_config, fit, train_index
 from hetrec.pretrain.config import PretrainConfig, PretrainResult
-from hetrec.pretrain.rns import ThresholdBandit, ValueIndex, keep_top, keep_top_grouped, sample_same_value, value_index
+from hetrec.pretrain.rns import (ThresholdBandit, ValueIndex, keep_top, keep_top_grouped, shuffled_neighbours,
+                                 sample_same_value, value_index)
 from hetrec.sampler.blocks import sample_blocks
 from hetrec.sampler.bpr import bpr_batches
 from hetrec.trainer import distributed
@@ -93,7 +95,9 @@ class EpochNeighbours:
 
     ``index``: the kept edges (owner × membership) for full-graph passes; ``pairs``: valid (owner, neighbour)
     draws per relation for the similarity loss; ``dist``: average distance of the kept neighbours per relation
-    (the bandit's input); ``z``: the RNS projection of the owners used to rank them; ``candidates``: every valid
+    and ``chance``: that of the same draws relabelled by a random permutation of the owners, kept by the same
+    top-t_r filter (the bandit's
+    inputs: their ratio is the relation's normalised reward signal; empty when ``rns`` is off); ``z``: the RNS projection of the owners used to rank them; ``candidates``: every valid
     draw as a DGL graph (CPU; one relation ``(owner, rel, owner)`` per attribute, edges neighbour -> owner in
     (owner, draw) order, edge data ``mem`` = the global membership) that sampled mode draws blocks from.
     """
@@ -103,6 +107,7 @@ class EpochNeighbours:
     dist: dict[str, float]
     z: Tensor
     candidates: dgl.DGLGraph | None = None
+    chance: dict[str, float] = field(default_factory=dict)
 
 
 @torch.no_grad()
@@ -111,12 +116,16 @@ def _epoch_neighbours(side: Side, k: int, rns: bool, gen, *, candidates: bool = 
     n = side.encoder.num_nodes
     owners = torch.arange(n, device=side.encoder.node.device)
     z = side.mlp.project(side.encoder.node.detach())
-    dsts, mems, pairs, dist, cand = [], [], [], {}, {}
+    dsts, mems, pairs, dist, chance, cand = [], [], [], {}, {}, {}
     for r, vi in enumerate(side.values):
         nbr, _, member, valid = sample_same_value(vi, owners, k, gen)
         d = side.mlp.l1(z[:, None, :], z[nbr])
         keep = keep_top(-d, valid, side.bandit.thresholds[vi.name]) if rns else valid
         dist[vi.name] = float(d[keep].mean()) if bool(keep.any()) else float("nan")
+        if rns:  # the reward's per-relation baseline: the draws relabelled at random, same top-t filter
+            d_rnd = side.mlp.l1(z[:, None, :], z[shuffled_neighbours(nbr, owners, n, gen)])
+            keep_rnd = keep_top(-d_rnd, valid, side.bandit.thresholds[vi.name])
+            chance[vi.name] = float(d_rnd[keep_rnd].mean()) if bool(keep_rnd.any()) else float("nan")
         dst = owners[:, None].expand_as(nbr)
         dsts.append(dst[keep])
         mems.append(member[keep] + side.mem_offsets[r])
@@ -130,7 +139,7 @@ def _epoch_neighbours(side: Side, k: int, rns: bool, gen, *, candidates: bool = 
         graph = dgl.heterograph({c: (src, dst) for c, (src, dst, _) in cand.items()}, num_nodes_dict={side.owner: n})
         for c, (_, _, mem) in cand.items():
             graph.edges[c].data["mem"] = mem
-    return EpochNeighbours(index, pairs, dist, z, graph)
+    return EpochNeighbours(index, pairs, dist, z, candidates=graph, chance=chance)
 
 
 def _block_layers(side: Side, nb: EpochNeighbours, blocks: list, rns: bool) -> tuple[Tensor, list]:
@@ -253,7 +262,7 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device | str = "cpu",
         for s in sides:
             state[s.owner] = _epoch_neighbours(s, cfg.neighbors, cfg.rns, gen, candidates=sampled)
             dist = state[s.owner].dist
-            rewards = s.bandit.step(dist) if cfg.rns else {}
+            rewards = s.bandit.step(dist, state[s.owner].chance) if cfg.rns else {}
             thresholds.extend({"epoch": epoch, "owner": s.owner, "relation": name,
                                "threshold": s.bandit.thresholds[name] if cfg.rns else 1.0,
                                "avg_distance": dist[name], "reward": rewards.get(name, 0),

@@ -1,9 +1,15 @@
-"""Reinforced Neighbor Sampler: same-value sampling vs brute force, top-k keep by hand, bandit on scripted rewards."""
+"""Reinforced Neighbor Sampler: same-value sampling vs brute force, top-k keep by hand, bandit on scripted rewards.
+
+The bandit tests were rewritten when the reward became per-relation (hetrec/pretrain/rns.py): they used to
+script one distance per epoch and expect +1 when it fell since the last epoch; the reward now compares each
+relation's kept-neighbour distance with its chance distance in the same epoch (+1 when below), so they script
+(distance, chance) pairs. Same steps, clipping and freeze rule as before.
+"""
 import pytest
 import torch
 
 import hetrec  # noqa: F401
-from hetrec.pretrain.rns import ThresholdBandit, keep_top, sample_same_value, value_index
+from hetrec.pretrain.rns import ThresholdBandit, keep_top, sample_same_value, shuffled_neighbours, value_index
 
 
 def _random_relation(seed=0, owners=30, values=8, edges=45):
@@ -58,30 +64,58 @@ def test_keep_top_by_hand():
     assert keep_top(torch.ones(1, 4), torch.ones(1, 4, dtype=torch.bool), 0.5).tolist() == [[True, True, False, False]]
 
 
+def test_shuffled_neighbours_is_a_relabelling_that_never_returns_the_owner():
+    nbr = torch.tensor([[1, 1, 2], [0, 2, 2], [0, 1, 0]])
+    owners = torch.arange(3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        out = shuffled_neighbours(nbr, owners, 3, g)
+        assert not (out == owners[:, None]).any()
+        # repeated draws stay repeated (same duplicate structure as the relation's own draws)
+        assert out[0, 0] == out[0, 1] and out[1, 1] == out[1, 2] and out[2, 0] == out[2, 2]
+
+
 def test_bandit_scripted_rewards_steps_and_clipping():
     b = ThresholdBandit(["a"], epsilon=0.1, initial=0.85)
-    assert b.step({"a": 5.0}) == {"a": 0}  # first observation: no reward yet
+    assert b.step({"a": 5.0}, {"a": 1.0}) == {"a": 0}  # first observation: recorded, no reward yet
+    assert b.last_ratio["a"] == 5.0
     rewards, ts = [], []
-    for d in [4.0, 3.0, 2.0, 2.5, 2.5, 1.0]:  # falls, falls, falls, rises, equal (not a fall), falls
-        rewards.append(b.step({"a": d})["a"])
+    # closer than chance x3, farther, equal (not closer), closer
+    for d, c in [(4.0, 5.0), (3.0, 3.5), (2.0, 9.0), (2.5, 2.0), (2.5, 2.5), (1.0, 1.2)]:
+        rewards.append(b.step({"a": d}, {"a": c})["a"])
         ts.append(round(b.thresholds["a"], 6))
     assert rewards == [1, 1, 1, -1, -1, 1]
     assert ts == [0.95, 1.0, 1.0, 0.9, 0.8, 0.9]  # +eps, clipped at 1, ...
     low = ThresholdBandit(["a"], epsilon=0.1, initial=0.15)
     for d in [1.0, 2.0, 3.0, 4.0]:
-        low.step({"a": d})
+        low.step({"a": d}, {"a": 0.5})
     assert low.thresholds["a"] == pytest.approx(0.1)  # clipped at epsilon, never below
+    # NaN distance (no kept neighbour) or no usable chance distance: no reward, nothing moves
+    assert low.step({"a": float("nan")}, {"a": 1.0}) == {"a": 0}
+    assert low.step({"a": 1.0}, {"a": 0.0}) == {"a": 0} and low.step({"a": 1.0}, {}) == {"a": 0}
+
+
+def test_global_drift_no_longer_gives_every_relation_the_same_reward():
+    """Why the reward changed: the embedding scale grows every epoch (all distances rise together). The old
+    rule (+1 iff the distance fell since the last epoch) gave both relations -1 every epoch; the per-relation
+    ratio to chance tells the relation whose neighbours are closer than chance from the one at chance."""
+    b = ThresholdBandit(["informative", "noise"], epsilon=0.02)
+    for scale in [1.0, 2.0, 4.0, 8.0, 16.0]:
+        b.step({"informative": 0.7 * scale, "noise": 1.05 * scale}, {"informative": scale, "noise": scale})
+    assert b.rewards == {"informative": [1, 1, 1, 1], "noise": [-1, -1, -1, -1]}
+    assert b.thresholds["informative"] > 0.5 > b.thresholds["noise"]
 
 
 def test_bandit_freezes_after_ten_balanced_rewards_only():
     b = ThresholdBandit(["osc", "down"], epsilon=0.02)
-    b.step({"osc": 1.0, "down": 100.0})
+    b.step({"osc": 1.0, "down": 1.0}, {"osc": 1.0, "down": 2.0})
     for t in range(1, 10):  # 9 rewards: not yet a window of 10
-        b.step({"osc": 1.0 if t % 2 == 0 else 0.5, "down": 100.0 - t})
+        b.step({"osc": 1.0 if t % 2 == 0 else 0.5, "down": 1.0}, {"osc": 0.9, "down": 2.0})
     assert not b.frozen["osc"]
-    b.step({"osc": 0.5, "down": 90.0})  # tenth reward: osc has 5 x +1 and 5 x -1 -> |sum| = 0 <= eps
+    # rewards so far: +1 (odd t, 0.5 < 0.9) x5, -1 (even t) x4; the tenth is -1 -> |sum| = 0 <= eps
+    b.step({"osc": 1.0, "down": 1.0}, {"osc": 0.9, "down": 2.0})
     assert b.frozen["osc"] and not b.frozen["down"]
     frozen_at = b.thresholds["osc"]
-    assert b.step({"osc": 0.0, "down": 80.0}) == {"osc": 0, "down": 1}
+    assert b.step({"osc": 0.0, "down": 1.0}, {"osc": 0.9, "down": 2.0}) == {"osc": 0, "down": 1}
     assert b.thresholds["osc"] == frozen_at
-    assert b.thresholds["down"] == pytest.approx(0.5 + 11 * 0.02)  # eleven falls, +eps each, still moving
+    assert b.thresholds["down"] == pytest.approx(0.5 + 11 * 0.02)  # eleven +1 (closer than chance), still moving
