@@ -122,7 +122,7 @@ def table(rows: list[dict], methods: list[str], cand: str) -> list[dict]:
         line["users"] = round(statistics.mean(r["n_users"] for r in rs))
         spe = [r["s_per_epoch"] for r in rs if r.get("s_per_epoch")]
         fit = [r["fit_s"] for r in rs if r.get("fit_s")]
-        line["s/epoch | fit s"] = (f"{statistics.mean(spe):.2f}" if spe else f"{statistics.mean(fit):.1f} fit" if fit
+        line["s/epoch (fit s)"] = (f"{statistics.mean(spe):.2f}" if spe else f"{statistics.mean(fit):.1f} fit" if fit
                                    else "-")
         out.append(line)
     return out
@@ -145,7 +145,20 @@ def main() -> None:
     p.add_argument("--pretrain-lr", type=float, default=5e-3)
     p.add_argument("--pretrain-patience", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--markdown", action="store_true", help="only print the tables of --json as markdown and exit")
     args = p.parse_args()
+    if args.markdown:
+        rows = [json.loads(line) for line in Path(args.json).read_text().splitlines() if line.strip()]
+        methods = [m for m in args.methods.split(",") if m] if args.methods != DEFAULT_METHODS else \
+            list(dict.fromkeys(r["method"] for r in rows))
+        for cand in dict.fromkeys(r["candidates"] for r in rows):
+            lines = table(rows, methods, cand)
+            print(f"\ncandidates = {cand}\n")
+            print("| " + " | ".join(lines[0]) + " |")
+            print("|" + "---|" * len(lines[0]))
+            for line in lines:
+                print("| " + " | ".join(str(v) for v in line.values()) + " |")
+        return
     torch.set_num_threads(args.threads)
     methods = [m for m in args.methods.split(",") if m]
     rows: list[dict] = []
