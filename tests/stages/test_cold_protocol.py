@@ -53,7 +53,7 @@ def test_cold_split_graph_validates_and_reports_on_its_cold_items(cold_graph):
     cold = cold_items(art)
     assert candidates_of(art) == "cold" and int(cold.sum()) == 20  # 25% of the 80 eligible items
     held = art.splits[art.splits["split"] != "train"]
-    assert bool(cold[held["item"].to_numpy()].all())  # every validation/test target is a cold item
+    assert bool(cold[held["item"].to_numpy(copy=True)].all())  # every validation/test target is a cold item
 
 
 def test_id_models_get_nothing_on_cold_items_and_content_models_do(cold_graph, tmp_path):
