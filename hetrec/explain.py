@@ -149,6 +149,9 @@ def _attribute_text(etype, value, holders, rated, ratings, high, titles, artifac
     if implicit:
         one, many = _implicit_phrase(one), _implicit_phrase(many)
     key = R.etype_key(etype)
+    # a node type reached through several relations (a KG's shared `entity`) is named by the relation instead
+    shared = sum(c[0] == etype[0] and c[2] == etype[2] for c in artifact.graph.canonical_etypes) > 1
+    a = etype[1].replace("_", " ") if shared else etype[2]
     n_high = int((holders & high).sum())
     group = holders & high if n_high >= 2 else holders
     j = int(np.flatnonzero(group)[np.argmax(ratings[group])])  # the best-rated holder is named
@@ -156,9 +159,9 @@ def _attribute_text(etype, value, holders, rated, ratings, high, titles, artifac
     if group.sum() >= 2 and (n_high >= 2 or n_high == 0):
         n = int(group.sum())
         text = many.format(v=value, t=title, m=n - 1, items=noun + ("s" if n > 2 else ""),
-                           hi=" highly" if n_high >= 2 else "", a=etype[2])
+                           hi=" highly" if n_high >= 2 else "", a=a)
         return Explanation(text, "attribute", key, value, _raw_item(artifact, int(rated[j])), n)
-    text = one.format(t=title, r=_fmt_rating(ratings[j]), v=value, a=etype[2])
+    text = one.format(t=title, r=_fmt_rating(ratings[j]), v=value, a=a)
     return Explanation(text, "attribute", key, value, _raw_item(artifact, int(rated[j])), 1)
 
 
