@@ -14,7 +14,8 @@ from hetrec.trainer.loop import LoopConfig, fit, train_epoch
 
 def _index(built):
     train = built.splits[built.splits["split"] == "train"]
-    return InteractionIndex(torch.as_tensor(train["user"].to_numpy()), torch.as_tensor(train["item"].to_numpy()),
+    return InteractionIndex(torch.as_tensor(train["user"].to_numpy(copy=True)),
+                            torch.as_tensor(train["item"].to_numpy(copy=True)),
                             built.graph.num_nodes("user"), built.graph.num_nodes("item"))
 
 
