@@ -23,7 +23,7 @@ def _init(value: str) -> Path | None:
               help="Pretrain artifact whose embeddings initialise layer 0, or 'none' for random init.")
 @click.option("--model", type=click.Choice(stage.MODELS), default="lightgcn", show_default=True)
 @click.option("--dim", type=int, default=64, show_default=True, help="Embedding size.")
-@click.option("--layers", type=int, default=3, show_default=True, help="Propagation layers (lightgcn, ramgnn).")
+@click.option("--layers", type=int, default=3, show_default=True, help="Propagation layers (lightgcn, lightgcn-attr, ramgnn).")
 @click.option("--epochs", type=int, default=300, show_default=True, help="Upper bound; early stopping ends sooner.")
 @click.option("--batch-size", type=int, default=2048, show_default=True, help="BPR triples per step.")
 @click.option("--lr", type=float, default=None,
@@ -47,7 +47,8 @@ def _init(value: str) -> Path | None:
 def command(graph, out, init, model, dim, layers, epochs, batch_size, lr, reg, id_dropout, cl_weight, cl_eps, kg_weight,
             patience,
             eval_every, device, seed, resume, force):
-    """Train a recommender with BPR, early stopping on validation NDCG@10; report val/test metrics."""
+    """Train a recommender (BPR with early stopping on validation NDCG@10, or a closed form whose grid point is
+    picked on validation); report val/test metrics."""
     cfg = stage.FinetuneConfig(graph=graph, out=out, model=model, init=_init(init), dim=dim, layers=layers, lr=lr,
                                reg=reg, id_dropout=id_dropout, cl_weight=cl_weight,
                                cl_eps=cl_eps, kg_weight=kg_weight, batch_size=batch_size, epochs=epochs, patience=patience,
