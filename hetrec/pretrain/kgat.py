@@ -103,7 +103,7 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device, log: common.Lo
         model.eval()
         return {"node": space.split(model.entity), "final": space.split(model(index, state["att"])),
                 "relation": {c[1]: model.relation[k] for k, c in enumerate(kg.relations)},
-                "method": "kgat", "dim": cfg.dim}
+                "modules": model.state_dict(), "method": "kgat", "dim": cfg.dim}
 
     refresh_attention()
     return common.fit(cfg, artifact, train_epoch=train_epoch, user_item=user_item, export=export,

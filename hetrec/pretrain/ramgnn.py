@@ -194,16 +194,33 @@ def _sim_loss(side: Side, pairs: list[tuple[Tensor, Tensor]], size: int, gen) ->
 
 
 def _export(item_side: Side, user_side: Side | None, item_type: str,
-            users: Tensor, items: Tensor, dim: int) -> dict:
-    node = {item_type: items.detach().cpu().clone(), R.USER: users.detach().cpu().clone()}
-    relation = {}
+            users: Tensor, items: Tensor, user_table: Tensor | None, dim: int) -> dict:
+    """The init contract (docs/architecture.md): ``node`` = layer-0 inputs of every node type (the items' and
+    users' node tables, each attribute value's row of the relation table), ``final`` = the users' and items'
+    layer-mean outputs that validation scored, ``modules`` = the encoders' and similarity MLPs' weights.
+
+    A value node type reached through several relations (a KG's shared ``entity``) has one row per relation in the
+    relation table; its exported row is the mean over the relations in which that value has members (all of
+    them for a value with none), so no relation's table silently overwrites another's.
+    """
+    node = {item_type: item_side.encoder.node.detach().cpu().clone(),
+            R.USER: (user_side.encoder.node if user_side else user_table).detach().cpu().clone()}
+    relation, sums, counts, every, modules = {}, {}, {}, {}, {}
     for side in (s for s in (item_side, user_side) if s is not None):
         table = side.encoder.relation_table().detach().cpu()
+        modules[side.owner] = {"encoder": side.encoder.state_dict(), "mlp": side.mlp.state_dict()}
         for r, c in enumerate(side.relations):
-            off = int(side.encoder.offsets[r])
-            node[c[2]] = table[off:off + side.values[r].num_values].clone()
+            off, vi = int(side.encoder.offsets[r]), side.values[r]
+            rows = table[off:off + vi.num_values]
+            has = (vi.mem_crow.diff() > 0).cpu().to(rows.dtype).unsqueeze(1)
+            sums[c[2]] = sums.get(c[2], 0) + rows * has
+            counts[c[2]] = counts.get(c[2], 0) + has
             relation[c[1]] = side.encoder.type_emb[r].detach().cpu().clone()
-    return {"node": node, "relation": relation, "method": "ramgnn", "dim": dim}
+            every.setdefault(c[2], []).append(rows)
+    for t in sums:
+        node[t] = torch.where(counts[t] > 0, sums[t] / counts[t].clamp_min(1), torch.stack(every[t]).mean(0))
+    final = {item_type: items.detach().cpu().clone(), R.USER: users.detach().cpu().clone()}
+    return {"node": node, "final": final, "relation": relation, "modules": modules, "method": "ramgnn", "dim": dim}
 
 
 def pretrain(artifact, cfg: PretrainConfig, device: torch.device | str = "cpu",
@@ -285,7 +302,7 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device | str = "cpu",
 
     def export() -> dict:
         users, items = user_item()
-        return _export(item_side, user_side, item_type, users, items, cfg.dim)
+        return _export(item_side, user_side, item_type, users, items, user_table, cfg.dim)
 
     result = fit(cfg, artifact, train_epoch=train_epoch, user_item=user_item, export=export, device=device, log=log)
     result.extra_files["thresholds.csv"] = thresholds

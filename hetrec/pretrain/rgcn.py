@@ -89,8 +89,9 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device, log: common.Lo
 
     def export() -> dict:
         model.eval()
-        return {"node": model(graph), "relation": {c[1]: rel_emb[k] for k, c in enumerate(kg.relations)},
-                "method": "rgcn", "dim": cfg.dim}
+        return {"node": {t: model.embed[t] for t in model.embed}, "final": model(graph),
+                "relation": {c[1]: rel_emb[k] for k, c in enumerate(kg.relations)},
+                "modules": model.state_dict(), "method": "rgcn", "dim": cfg.dim}
 
     return common.fit(cfg, artifact, train_epoch=train_epoch, user_item=user_item, export=export,
                       device=device, log=log)

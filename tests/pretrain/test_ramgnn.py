@@ -107,8 +107,8 @@ def _check_export(artifact, res, cfg, attr_types, rel_names):
     assert {t: tuple(x.shape) for t, x in emb["node"].items()} == {t: (n, cfg.dim) for t, n in expect.items()}
     assert sorted(emb["relation"]) == sorted(rel_names)
     assert all(tuple(x.shape) == (cfg.dim,) for x in emb["relation"].values())
-    # the exported user/item tables are the ones whose validation NDCG@10 was best
-    val = validate(artifact, emb["node"]["user"], emb["node"][artifact.item_type], train_index(artifact))
+    # the exported final user/item tables are the ones whose validation NDCG@10 was best
+    val = validate(artifact, emb["final"]["user"], emb["final"][artifact.item_type], train_index(artifact))
     assert val["ndcg@10"] == pytest.approx(res.best["val_ndcg@10"])
 
 

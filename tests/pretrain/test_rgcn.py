@@ -108,7 +108,7 @@ def test_sampled_blocks_with_all_neighbours_equal_full_graph_outputs():
 
 
 @pytest.mark.parametrize("mode", ["full", "sampled"])
-def test_pretraining_beats_chance_and_exports_final_layer(tiny_artifact, chance_ndcg10, mode):
+def test_pretraining_beats_chance_and_exports_layer0_and_final(tiny_artifact, chance_ndcg10, mode):
     from hetrec.device import seed_everything
 
     art = tiny_artifact
@@ -123,7 +123,7 @@ def test_pretraining_beats_chance_and_exports_final_layer(tiny_artifact, chance_
         assert x.shape == (art.graph.num_nodes(t), 16) and x.device.type == "cpu" and torch.isfinite(x).all()
     # the best epoch's validation NDCG@10 is what the kept embeddings score
     from hetrec.pretrain.common import train_index, validate
-    val = validate(art, emb["node"]["user"], emb["node"][art.item_type], train_index(art))
+    val = validate(art, emb["final"]["user"], emb["final"][art.item_type], train_index(art))
     assert val["ndcg@10"] == pytest.approx(res.best["val_ndcg@10"], abs=1e-6)
     assert res.best["val_ndcg@10"] > chance_ndcg10 + 0.05
     assert res.history[-1]["bpr"] < res.history[0]["bpr"] and res.history[-1]["kg"] < res.history[0]["kg"]

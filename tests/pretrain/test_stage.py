@@ -42,11 +42,14 @@ def test_cli_writes_the_contract_and_finetune_init_reads_it(tiny_graph_dir, tiny
     best = log.loc[log["val_ndcg@10"].idxmax()]
     assert manifest["metrics"]["epoch"] == int(best["epoch"])
     assert manifest["metrics"]["val_ndcg@10"] == pytest.approx(float(best["val_ndcg@10"]))
-    # the kept embeddings are the best epoch's: re-scoring them gives the logged best (R-GCN exports what it scores)
-    if method == "rgcn":
-        val = common.validate(tiny_artifact, emb["node"]["user"], emb["node"]["book"],
+    # the kept embeddings are the best epoch's: re-scoring its final outputs gives the logged best
+    if method in ("rgcn", "kgat", "ramgnn"):
+        val = common.validate(tiny_artifact, emb["final"]["user"], emb["final"]["book"],
                               common.train_index(tiny_artifact))
         assert val["ndcg@10"] == pytest.approx(float(best["val_ndcg@10"]), abs=1e-6)
+    # the init contract: layer-0 inputs of every node type, the scored outputs, the modules' weights
+    assert {"node", "final", "relation", "modules", "method", "dim"} <= set(emb)
+    assert set(emb["final"]) >= {"user", "book"} and emb["modules"]
     run = tmp_path / "run"
     res = invoke("finetune", "--graph", tiny_graph_dir, "--out", run, "--init", out, "--dim", 8, "--epochs", 1,
                  "--device", "cpu")
