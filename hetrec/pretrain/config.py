@@ -38,7 +38,8 @@ class PretrainConfig:
 
 @dataclass
 class PretrainResult:
-    """``embeddings`` follows docs/architecture.md: {"node": {ntype: Tensor}, "relation": {name: Tensor}, ...}."""
+    """``embeddings`` follows the init contract of docs/architecture.md: ``{"node": {ntype: layer-0 Tensor},
+    "final": {ntype: Tensor}, "relation": {name: Tensor}, "modules": {...}, "method", "dim"}``."""
 
     embeddings: dict
     history: list[dict] = field(default_factory=list)   # one row per epoch: loss terms, val metrics, seconds
