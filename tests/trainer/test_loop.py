@@ -85,7 +85,7 @@ def test_lightgcn_learns_the_communities(tiny_built):
     torch.manual_seed(0)
     model = LightGCN(g.num_nodes("user"), g.num_nodes("item"), 16, num_layers=2, item_type="item")
     valid = tiny_built.splits[tiny_built.splits["split"] == "valid"]
-    target = (torch.as_tensor(valid["user"].to_numpy()), torch.as_tensor(valid["item"].to_numpy()))
+    target = (torch.as_tensor(valid["user"].to_numpy(copy=True)), torch.as_tensor(valid["item"].to_numpy(copy=True)))
     validate = lambda u, i: evaluate((u, i), target, index, num_items=g.num_nodes("item"), ks=(10,))  # noqa: E731
     state = fit(model, g, index, validate, LoopConfig(epochs=40, batch_size=128, lr=0.05, reg=1e-4, patience=40),
                 optimizer=torch.optim.Adam(model.parameters(), lr=0.05), generator=torch.Generator().manual_seed(0))
