@@ -84,33 +84,16 @@ def evaluate_scores(artifact, scorer, split: str, *, device: torch.device | str 
     elif protocol == "sampled":
         if cand is not None:
             raise HetrecError("--protocol sampled ranks random items; use --protocol full with --candidates cold")
-        if unscorable is not None and bool(unscorable.any()):
-            scorer = _blocking(scorer, unscorable)
         _check_candidates(exclude, target, n_i, num_negatives)
         gen = torch.Generator(device=dev).manual_seed(seed)
         out = evaluate_sampled(scorer, target, exclude, num_items=n_i, num_negatives=num_negatives,
-                               ks=ks, generator=gen, sparse_items=sparse, sparse_users=sparse_users)
+                               ks=ks, generator=gen, sparse_items=sparse, sparse_users=sparse_users,
+                               unscorable=unscorable)
     else:
         raise HetrecError(f"--protocol {protocol}: use one of {', '.join(PROTOCOLS)}")
     out.update(sparse_threshold=sparse_threshold, sparse_user_threshold=sparse_user_threshold,
                candidates=candidates, n_candidates=n_cand)
     return out
-
-
-def _blocking(scorer, unscorable: Tensor):
-    """A scorer whose unscorable items score -inf (they rank last among sampled candidates too)."""
-    from hetrec.evaluator.rank import as_score_fn
-
-    fn = as_score_fn(scorer)
-
-    def score(users: Tensor) -> Tensor:
-        s = fn(users)
-        s = s if getattr(fn, "fresh_scores", False) else s.clone()
-        s[:, unscorable.to(s.device)] = float("-inf")
-        return s
-
-    score.fresh_scores = True  # type: ignore[attr-defined]
-    return score
 
 
 def _check_candidates(exclude: InteractionIndex, target: tuple[Tensor, Tensor], n_items: int, n_neg: int) -> None:

@@ -319,7 +319,7 @@ def evaluate(scorer: Scorer, target: tuple[Tensor, Tensor], exclude: Exclude, *,
 def evaluate_sampled(scorer: Scorer, target: tuple[Tensor, Tensor], exclude: Exclude, *, num_items: int,
                      num_negatives: int = 99, ks: Iterable[int] = (10, 20, 50), generator: torch.Generator | None = None,
                      sparse_items: Tensor | None = None, sparse_users: Tensor | None = None,
-                     chunk_size: int = 4096) -> dict:
+                     unscorable: Tensor | None = None, chunk_size: int = 4096) -> dict:
     """Sampled protocol: each target ranked among itself and ``num_negatives`` random items (pessimistic ties).
 
     Negatives are uniform, with replacement, over items that are neither excluded for the user nor any of the
@@ -331,6 +331,7 @@ def evaluate_sampled(scorer: Scorer, target: tuple[Tensor, Tensor], exclude: Exc
     """
     ks = _check_ks(ks, num_negatives + 1, "num_negatives + 1")
     score_fn = as_score_fn(scorer)
+    blocked = _blocked(num_items, None, unscorable)
     tu, ti, users, row = _dedupe_targets(target, num_items)
     index = as_index(exclude, int(users.max()) + 1 if users.numel() else 1, num_items, tu.device)
     dev = index.device
@@ -346,10 +347,14 @@ def evaluate_sampled(scorer: Scorer, target: tuple[Tensor, Tensor], exclude: Exc
         rows = (row[a:b] - start).to(s.device)
         st = s[rows, ti[a:b].to(s.device)]
         sn = s[rows[:, None], neg[a:b].to(s.device)]
+        if blocked is not None:  # an unscorable negative ranks below every target (as in full ranking)
+            sn = sn.masked_fill(blocked.to(s.device)[neg[a:b].to(s.device)], float("-inf"))
         _check_nan(st)
         _check_nan(sn)
         ranks[a:b] = ((sn > st[:, None]).sum(1) + (sn == st[:, None]).sum(1) + 1).cpu()
     ranks[masked] = _MISS
+    if blocked is not None:
+        ranks[blocked[ti]] = _MISS  # an item without a score is never found
     queries = torch.arange(tu.numel())
     out = _metrics_with_sparse(queries, ranks, ti.cpu(), tu.numel(), ks, sparse_items, num_items, tu.cpu(), sparse_users)
     out.update(n_users=int(users.numel()), n_targets=int(tu.numel()), protocol=f"sampled-{num_negatives}")

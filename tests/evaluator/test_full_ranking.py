@@ -302,3 +302,14 @@ def test_sparse_user_slice_and_standard_error():
     none = evaluate(table_scorer(SCORES), TARGET, index_of(EXCLUDE, 4, 6), num_items=6, ks=(5,),
                     sparse_users=torch.zeros(4, dtype=torch.bool))
     assert none["n_sparse_users"] == 0 and "sparse_user/ndcg@5" not in none
+
+
+def test_sampled_protocol_never_credits_an_unscorable_target():
+    # u3's target 4 outscores every allowed item, so it is a hit among any sampled negatives -- unless unscorable
+    unscorable = torch.tensor([False, False, False, False, True, False])
+    args = (table_scorer(SCORES), TARGET, index_of(EXCLUDE, 4, 6))
+    plain = evaluate_sampled(*args, num_items=6, num_negatives=2, ks=(1, 3),
+                             generator=torch.Generator().manual_seed(0))
+    masked = evaluate_sampled(*args, num_items=6, num_negatives=2, ks=(1, 3),
+                              generator=torch.Generator().manual_seed(0), unscorable=unscorable)
+    assert plain["hit@1"] >= 1 / 3 and masked["hit@3"] == pytest.approx(plain["hit@3"] - 1 / 3)
