@@ -37,6 +37,13 @@ def _init(value: str) -> Path | None:
 @click.option("--cl-eps", type=float, default=0.1, show_default=True, help="lightgcn-attr: SimGCL noise radius.")
 @click.option("--kg-weight", type=float, default=0.0, show_default=True,
               help="lightgcn-attr: weight of the joint link-prediction loss on the attribute/KG edges (0 = off).")
+@click.option("--encoder", type=click.Choice(stage.ENCODERS), default="mean", show_default=True,
+              help="lightgcn-attr: 'relation' gives each attribute/KG relation a trainable W_r (R-GCN's layer-0 "
+                   "weights when --init is an R-GCN pretraining); 'mean' averages neighbours as they are.")
+@click.option("--kgcl-weight", type=float, default=0.0, show_default=True,
+              help="lightgcn-attr: weight of the KG-view contrastive loss (augmented KG view vs interaction view).")
+@click.option("--kg-drop", type=float, default=0.2, show_default=True,
+              help="lightgcn-attr: edge-drop probability of the augmented KG view.")
 @click.option("--patience", type=int, default=10, show_default=True,
               help="Validations without val NDCG@10 gain before stopping.")
 @click.option("--eval-every", type=int, default=1, show_default=True, help="Epochs between validations.")
@@ -45,13 +52,13 @@ def _init(value: str) -> Path | None:
 @click.option("--resume", is_flag=True, help="Continue the interrupted run of --out (same options).")
 @click.option("--force", is_flag=True, help="Replace an existing --out and discard an interrupted run.")
 def command(graph, out, init, model, dim, layers, epochs, batch_size, lr, reg, id_dropout, cl_weight, cl_eps, kg_weight,
-            patience,
-            eval_every, device, seed, resume, force):
+            encoder, kgcl_weight, kg_drop, patience, eval_every, device, seed, resume, force):
     """Train a recommender (BPR with early stopping on validation NDCG@10, or a closed form whose grid point is
     picked on validation); report val/test metrics."""
     cfg = stage.FinetuneConfig(graph=graph, out=out, model=model, init=_init(init), dim=dim, layers=layers, lr=lr,
                                reg=reg, id_dropout=id_dropout, cl_weight=cl_weight,
-                               cl_eps=cl_eps, kg_weight=kg_weight, batch_size=batch_size, epochs=epochs, patience=patience,
+                               cl_eps=cl_eps, kg_weight=kg_weight, encoder=encoder, kgcl_weight=kgcl_weight,
+                               kg_drop=kg_drop, batch_size=batch_size, epochs=epochs, patience=patience,
                                eval_every=eval_every, seed=seed, device=device, resume=resume, force=force)
     summary = stage.run(cfg, log=report.message, progress=report.progress)
     rows = [{"split": split, **{m: summary["metrics"][split].get(m) for m in METRICS}}

@@ -16,6 +16,17 @@ training (DropoutNet, Volkovs et al. 2017) makes the content path carry the rank
 Pretraining reaches it through ``init``: every node type's table (user, item, author, tag, entity, ...) starts
 from the pretrained vectors when given, so the relation-aware knowledge of R-GCN / KGAT / RAM-GNN is in the
 attribute tables that score cold items, not only in layer 0 of warm ones.
+
+``encoder="relation"`` gives each side relation its own trainable map (one R-GCN layer without self-loop, the ID
+row being the self term): ``c_i = mean over r of (mean_{a ∈ N_r(i)} e_a) W_r``. ``W_r`` starts at the identity
+(the mean encoder) or at a pretraining's exported relation transforms (``transforms``, the init contract's
+``relation_transforms``: R-GCN's layer-0 ``W_r``), which fine-tuning then trains on.
+
+The KG view (``kgcl_weight``, in the spirit of KGCL, Yang et al. SIGIR 2022): the encoder run over an augmented
+KG (each item–attribute edge dropped with probability ``kg_drop``) gives an item's knowledge view; LightGCN's
+propagation of the ID rows alone gives its interaction view; InfoNCE pulls a batch item's two views together and
+apart from the other items'. It teaches the encoder, under missing knowledge, to say what the interactions say
+about an item: exactly what an item without interactions needs.
 """
 from __future__ import annotations
 
@@ -25,14 +36,17 @@ import torch
 from torch import Tensor, nn
 
 from hetrec.graph import relations as R
+from hetrec.graph.adjacency import relation_index
+from hetrec.graph.relations import interaction_relations
 from hetrec.model.contrastive import info_nce, perturb
 from hetrec.model.conv import propagate
-from hetrec.graph.relations import interaction_relations
 from hetrec.model.init import check_graph_sizes, check_init, fill_tables
 from hetrec.model.loss import l2
 from hetrec.model.protocol import Recommender
 
-__all__ = ["AttrLightGCN", "side_inputs"]
+__all__ = ["AttrLightGCN", "side_inputs", "ENCODERS"]
+
+ENCODERS = ("mean", "relation")
 
 
 def side_inputs(graph, target: str, item_type: str) -> list[tuple[str, str, str]]:
@@ -50,12 +64,18 @@ class AttrLightGCN(nn.Module, Recommender):
         id_dropout: probability of dropping a warm item's ID row in a training forward pass.
         cl_weight, cl_eps, cl_temperature: SimGCL (weight 0 = off).
         kg_weight: weight of the joint link-prediction loss on the item–attribute/KG edges (0 = off).
+        encoder: ``mean`` (parameter-free) or ``relation`` (a trainable ``W_r`` per side relation).
+        relations: the side relations ``(side type, r, user|item)`` (``relation`` encoder; default: none).
+        transforms: pretrained ``{relation name: [dim, dim]}`` to start ``W_r`` from (others start at identity).
+        kgcl_weight, kg_drop: weight of the KG-view contrastive loss (0 = off) and its edge-drop probability.
     """
 
     def __init__(self, num_users: int, num_items: int, dim: int, *, side_sizes: Mapping[str, int], warm: Tensor,
                  num_layers: int = 3, item_type: str = "item", init: Mapping[str, Tensor] | None = None,
                  id_dropout: float = 0.0, cl_weight: float = 0.0, cl_eps: float = 0.1,
-                 cl_temperature: float = 0.2, kg_weight: float = 0.0) -> None:
+                 cl_temperature: float = 0.2, kg_weight: float = 0.0, encoder: str = "mean",
+                 relations: list[tuple[str, str, str]] | None = None, transforms: Mapping[str, Tensor] | None = None,
+                 kgcl_weight: float = 0.0, kg_drop: float = 0.2) -> None:
         super().__init__()
         if min(num_users, num_items, dim) <= 0 or num_layers < 0:
             raise ValueError(f"sizes must be positive and num_layers >= 0, got {num_users}, {num_items}, {dim}, "
@@ -65,10 +85,14 @@ class AttrLightGCN(nn.Module, Recommender):
                              "use --model lightgcn")
         if not 0 <= id_dropout < 1:
             raise ValueError(f"id_dropout must lie in [0, 1), got {id_dropout}")
+        if not 0 <= kg_drop < 1:
+            raise ValueError(f"kg_drop must lie in [0, 1), got {kg_drop}")
+        if encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
         self.num_users, self.num_items, self.dim, self.num_layers = num_users, num_items, dim, num_layers
         self.item_type, self.id_dropout = item_type, id_dropout
         self.cl_weight, self.cl_eps, self.cl_temperature = cl_weight, cl_eps, cl_temperature
-        self.kg_weight = kg_weight
+        self.kg_weight, self.kgcl_weight, self.kg_drop, self.encoder = kg_weight, kgcl_weight, kg_drop, encoder
         self._kg_edges: tuple[Tensor, ...] | None = None  # (item, value row, row range lo, hi), built once
         sizes = {"user": (num_users, dim), item_type: (num_items, dim)}
         sizes.update({t: (n, dim) for t, n in side_sizes.items()})
@@ -77,21 +101,54 @@ class AttrLightGCN(nn.Module, Recommender):
         self.item = nn.Parameter(torch.empty(num_items, dim))
         self.side = nn.ParameterDict({t: nn.Parameter(torch.empty(n, dim)) for t, n in sorted(side_sizes.items())})
         self.register_buffer("warm", torch.as_tensor(warm, dtype=torch.bool).clone())
+        self.relations = sorted(relations or []) if encoder == "relation" else []
+        self._transforms = self._check_transforms(transforms or {}) if encoder == "relation" else {}
+        self.transform = nn.Parameter(torch.empty(len(self.relations), dim, dim)) if self.relations else None
         self.reset_parameters()
+
+    def _check_transforms(self, transforms: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        names = {c[1] for c in self.relations}
+        used = {}
+        for name, w in transforms.items():
+            if name not in names:
+                continue
+            w = torch.as_tensor(w)
+            if tuple(w.shape) != (self.dim, self.dim):
+                raise ValueError(f"relation transform {name!r} has shape {tuple(w.shape)}, the encoder needs "
+                                 f"({self.dim}, {self.dim}): pretrain and finetune with the same --dim")
+            used[name] = w.detach().to("cpu", torch.float32).clone()
+        return used
 
     def reset_parameters(self) -> None:
         tables = [(self.user, "user"), (self.item, self.item_type)] + [(p, t) for t, p in self.side.items()]
         fill_tables(tables, self._init)
+        if self.transform is not None:
+            with torch.no_grad():
+                for k, c in enumerate(self.relations):
+                    self.transform[k].copy_(self._transforms.get(c[1], torch.eye(self.dim)))
 
-    def _content(self, graph, target: str) -> Tensor | None:
+    def _content(self, graph, target: str, drop: float = 0.0) -> Tensor | None:
+        """Mean over the relations with neighbours of each relation's mean neighbour row (times ``W_r``);
+        with ``drop`` > 0 every edge is first dropped with that probability (the augmented KG view)."""
         rels = side_inputs(graph, target, self.item_type)
         if not rels:
             return None
         total, count = 0, 0
         for rel in rels:
             sub = graph[rel]
-            total = total + propagate(sub, self.side[rel[0]], norm="right")  # mean over the relation's neighbours
-            count = count + (sub.in_degrees().to(self.user.device) > 0).float()
+            if drop:
+                keep = (torch.rand(sub.num_edges(), device=self.user.device) >= drop).float()
+                index = relation_index(sub, self.user.device)
+                kept = torch.zeros(index.num_dst, device=keep.device).index_add_(0, index.dst, keep[index.eid])
+                msg = propagate(sub, self.side[rel[0]], norm="none", edge_weight=keep) / kept.clamp_min(1).unsqueeze(1)
+                has = (kept > 0).float()
+            else:
+                msg = propagate(sub, self.side[rel[0]], norm="right")  # mean over the relation's neighbours
+                has = (sub.in_degrees().to(self.user.device) > 0).float()
+            if self.transform is not None:
+                rows = has.nonzero().squeeze(1)
+                msg = msg.index_copy(0, rows, msg[rows] @ self.transform[self.relations.index(rel)])
+            total, count = total + msg, count + has
         return total / count.clamp_min(1).unsqueeze(1)
 
     def layer0(self, graph) -> tuple[Tensor, Tensor]:
@@ -140,7 +197,17 @@ class AttrLightGCN(nn.Module, Recommender):
                                               + info_nce(i1[bi], i2[bi], self.cl_temperature))
         if self.kg_weight:
             total = total + self.kg_weight * self.kg_loss(graph, users.numel())
+        if self.kgcl_weight:
+            total = total + self.kgcl_weight * self.kg_view_loss(graph, pos)
         return total
+
+    def kg_view_loss(self, graph, pos: Tensor) -> Tensor:
+        """InfoNCE between the batch items' knowledge view (the encoder over a KG with edges dropped with
+        probability ``kg_drop``) and their interaction view (LightGCN over the ID rows alone)."""
+        bi = torch.unique(pos)
+        knowledge = self._content(graph, self.item_type, self.kg_drop)
+        _, interaction = self._propagate(graph, self.user, self.item * self.warm.float().unsqueeze(1))
+        return info_nce(knowledge[bi], interaction[bi], self.cl_temperature)
 
     def kg_loss(self, graph, size: int) -> Tensor:
         """Joint objective on the KG / attribute relations: BPR over ``size`` random item–value edges
@@ -173,4 +240,6 @@ class AttrLightGCN(nn.Module, Recommender):
     def extra_repr(self) -> str:
         return (f"num_users={self.num_users}, num_items={self.num_items}, dim={self.dim}, "
                 f"num_layers={self.num_layers}, side={sorted(self.side)}, id_dropout={self.id_dropout}, "
-                f"cl_weight={self.cl_weight}, kg_weight={self.kg_weight}, pretrained={sorted(self._init)}")
+                f"cl_weight={self.cl_weight}, kg_weight={self.kg_weight}, kgcl_weight={self.kgcl_weight}, "
+                f"encoder={self.encoder}, pretrained={sorted(self._init)}, "
+                f"pretrained_transforms={sorted(self._transforms)}")

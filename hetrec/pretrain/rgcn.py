@@ -91,6 +91,7 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device, log: common.Lo
         model.eval()
         return {"node": {t: model.embed[t] for t in model.embed}, "final": model(graph),
                 "relation": {c[1]: rel_emb[k] for k, c in enumerate(kg.relations)},
+                "relation_transforms": dict(zip(model.layers[0].rel_names, model.layers[0].weights().detach())),
                 "modules": model.state_dict(), "method": "rgcn", "dim": cfg.dim}
 
     return common.fit(cfg, artifact, train_epoch=train_epoch, user_item=user_item, export=export,

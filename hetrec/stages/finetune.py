@@ -19,6 +19,7 @@ from torch import nn
 from hetrec.artifacts import atomic_dir, claim_output, file_fingerprint, read_manifest, write_json, write_manifest
 from hetrec.device import resolve_device, seed_everything
 from hetrec.errors import HetrecError
+from hetrec.model.attr_lightgcn import ENCODERS
 from hetrec.sampler.bpr import InteractionIndex
 from hetrec.evaluator.protocol import candidates_of, cold_items, evaluate_embeddings, evaluate_scores
 from hetrec.trainer import checkpoint as ck
@@ -48,6 +49,9 @@ class FinetuneConfig:
     cl_weight: float = 0.0  # lightgcn-attr: weight of SimGCL's contrastive loss (0 = off)
     cl_eps: float = 0.1  # lightgcn-attr: SimGCL noise radius
     kg_weight: float = 0.0  # lightgcn-attr: weight of the joint link-prediction loss on the KG/attribute edges
+    encoder: str = "mean"  # lightgcn-attr: mean | relation (a W_r per side relation, from R-GCN's when --init has it)
+    kgcl_weight: float = 0.0  # lightgcn-attr: weight of the KG-view contrastive loss (0 = off)
+    kg_drop: float = 0.2  # lightgcn-attr: edge-drop probability of the augmented KG view
     batch_size: int = 2048  # BPR triples per step
     epochs: int = 300  # upper bound; early stopping on val NDCG@10 usually ends sooner
     patience: int = 10  # validations without improvement before stopping
@@ -85,8 +89,9 @@ def partial_dir(out: str | Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
-def build_model(cfg: FinetuneConfig, artifact, init: dict | None) -> nn.Module:
-    """The recommender named by ``cfg.model`` sized from the artifact; bad init tables become one-line errors."""
+def build_model(cfg: FinetuneConfig, artifact, init: dict | None, transforms: dict | None = None) -> nn.Module:
+    """The recommender named by ``cfg.model`` sized from the artifact; bad init tables become one-line errors.
+    ``transforms``: the pretraining's relation transforms (``lightgcn-attr --encoder relation`` starts from them)."""
     n_u, n_i, it = artifact.num_users, artifact.num_items, artifact.item_type
     try:
         if cfg.model == "mf":
@@ -98,10 +103,12 @@ def build_model(cfg: FinetuneConfig, artifact, init: dict | None) -> nn.Module:
         if cfg.model == "lightgcn-attr":
             from hetrec.model.attr_lightgcn import AttrLightGCN, side_inputs
             g = artifact.graph
-            side = {c[0]: g.num_nodes(c[0]) for t in ("user", it) for c in side_inputs(g, t, it)}
-            return AttrLightGCN(n_u, n_i, cfg.dim, side_sizes=side, warm=~cold_items(artifact), num_layers=cfg.layers,
-                                item_type=it, init=init, id_dropout=cfg.id_dropout, cl_weight=cfg.cl_weight,
-                                cl_eps=cfg.cl_eps, kg_weight=cfg.kg_weight)
+            rels = [c for t in ("user", it) for c in side_inputs(g, t, it)]
+            return AttrLightGCN(n_u, n_i, cfg.dim, side_sizes={c[0]: g.num_nodes(c[0]) for c in rels},
+                                warm=~cold_items(artifact), num_layers=cfg.layers, item_type=it, init=init,
+                                id_dropout=cfg.id_dropout, cl_weight=cfg.cl_weight, cl_eps=cfg.cl_eps,
+                                kg_weight=cfg.kg_weight, encoder=cfg.encoder, relations=rels, transforms=transforms,
+                                kgcl_weight=cfg.kgcl_weight, kg_drop=cfg.kg_drop)
         if cfg.model == "ramgnn":
             from hetrec.model.ramgnn_rec import RAMGNNRec, item_attribute_sizes
             return RAMGNNRec(n_u, n_i, cfg.dim, attribute_sizes=item_attribute_sizes(artifact.graph, it),
@@ -113,10 +120,11 @@ def build_model(cfg: FinetuneConfig, artifact, init: dict | None) -> nn.Module:
         raise HetrecError(f"{where}{e}") from None
 
 
-def load_init(path: Path | None, artifact) -> tuple[dict | None, str | None]:
-    """``(node tables, pretrain fingerprint)`` from a pretrain artifact made on this very graph."""
+def load_init(path: Path | None, artifact) -> tuple[dict | None, str | None, dict | None]:
+    """``(node tables, pretrain fingerprint, relation transforms or None)`` from a pretrain artifact made on this
+    very graph (docs/architecture.md, the init contract)."""
     if path is None:
-        return None, None
+        return None, None, None
     path = Path(path)
     if not path.is_dir():
         raise HetrecError(f"--init {path}: no such directory; pass a `hetrec pretrain` output or 'none'")
@@ -131,7 +139,7 @@ def load_init(path: Path | None, artifact) -> tuple[dict | None, str | None]:
     emb = torch.load(emb_file, map_location="cpu", weights_only=True)
     if not isinstance(emb, dict) or not isinstance(emb.get("node"), dict):
         raise HetrecError(f"{emb_file}: expected {{'node': {{ntype: tensor}}, ...}}; rerun pretrain")
-    return emb["node"], manifest["fingerprint"]
+    return emb["node"], manifest["fingerprint"], emb.get("relation_transforms")
 
 
 def _check(cfg: FinetuneConfig) -> None:
@@ -145,7 +153,15 @@ def _check(cfg: FinetuneConfig) -> None:
                   "eval_every": POSITIVE_INT, "epochs": NONNEG_INT, "layers": NONNEG_INT, "seed": SEED,
                   "lr": {"min": 0, "min_open": True, "optional": True}, "reg": {"min": 0},
                   "id_dropout": {"min": 0, "max": 0.99}, "cl_weight": {"min": 0}, "cl_eps": {"min": 0},
-                  "kg_weight": {"min": 0}})
+                  "kg_weight": {"min": 0}, "kgcl_weight": {"min": 0}, "kg_drop": {"min": 0, "max": 0.99}})
+    if cfg.encoder not in ENCODERS:
+        raise HetrecError(f"--encoder {cfg.encoder}: unknown; use one of {', '.join(ENCODERS)}")
+    tuned = {"id_dropout": 0.0, "cl_weight": 0.0, "kg_weight": 0.0, "kgcl_weight": 0.0, "encoder": "mean"}
+    if cfg.model != "lightgcn-attr":
+        for name, off in tuned.items():
+            if getattr(cfg, name) != off:
+                raise HetrecError(f"--{name.replace('_', '-')} applies to --model lightgcn-attr only, "
+                                  f"not {cfg.model}")
 
 
 def _prepare_dirs(cfg: FinetuneConfig) -> Path:
@@ -180,12 +196,12 @@ def _run(cfg: FinetuneConfig, *, log=None, progress=None, on_batch=None) -> dict
     say = log or (lambda _m: None)
     partial = _prepare_dirs(cfg)
     artifact = load_graph_artifact(cfg.graph)
-    init, init_fp = load_init(cfg.init, artifact)
+    init, init_fp, transforms = load_init(cfg.init, artifact)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed, device)
     if cfg.model in CLOSED_FORMS:
         return _run_closed_form(cfg, artifact, device, say)
-    model = build_model(cfg, artifact, init).to(device)
+    model = build_model(cfg, artifact, init, transforms).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.learning_rate) if params else None
     generator = torch.Generator(device=device).manual_seed(cfg.seed)

@@ -119,3 +119,73 @@ def test_kg_loss_by_hand_and_in_aux_loss():
     assert torch.allclose(loss, expected)
     loss.backward()
     assert m.side["genre"].grad is not None and m.item.grad is not None
+
+
+def _dense_lightgcn_items(m, g, items0, layers=2):
+    """LightGCN over the tiny graph by hand (dense, symmetric normalisation): the items' layer mean."""
+    R = torch.zeros(3, 4)
+    u, i = g.edges(etype="rates")
+    R[u, i] = 1
+    du, di = R.sum(1).clamp_min(1), R.sum(0).clamp_min(1)
+    A = R / du.sqrt().unsqueeze(1) / di.sqrt().unsqueeze(0)
+    us, its = [m.user], [items0]
+    for _ in range(layers):
+        us, its = us + [A @ its[-1]], its + [A.T @ us[-1]]
+    return torch.stack(its).mean(0)
+
+
+def relation_model(**kw):
+    g = graph()
+    rels = side_inputs(g, "item", "item")
+    torch.manual_seed(0)
+    return g, AttrLightGCN(3, 4, 8, side_sizes={"genre": 2}, warm=torch.tensor([True, True, True, False]),
+                           num_layers=2, encoder="relation", relations=rels, **kw)
+
+
+def test_relation_encoder_starts_as_the_mean_encoder_and_applies_w_r():
+    g, m = relation_model()
+    _, mean = model()
+    m.eval()
+    e = m.side["genre"]
+    assert torch.allclose(m.layer0(g)[1], m.item * m.warm.float().unsqueeze(1) + e[[0, 0, 1, 1]])  # W_r = I
+    w = torch.randn(8, 8)
+    with torch.no_grad():
+        m.transform[0].copy_(w)
+    _, i0 = m.layer0(g)
+    assert torch.allclose(i0[3], e[1] @ w, atol=1e-6)  # the cold item: its genre's row through W_genre_of
+    assert torch.allclose(i0[0], m.item[0] + e[0] @ w, atol=1e-6)
+    (m(g)[1][3].sum()).backward()
+    assert m.transform.grad is not None and float(m.transform.grad.abs().sum()) > 0  # trained on, not frozen
+
+
+def test_relation_encoder_starts_from_pretrained_transforms_by_name():
+    w = torch.randn(8, 8)
+    g, m = relation_model(transforms={"genre_of": w, "has_genre": torch.zeros(8, 8), "unknown": torch.ones(3)})
+    assert torch.equal(m.transform[0], w)  # only the relation into items is used; others are ignored
+    with pytest.raises(ValueError, match="same --dim"):
+        relation_model(transforms={"genre_of": torch.zeros(4, 4)})
+
+
+def test_kg_view_loss_is_info_nce_of_knowledge_and_interaction_views():
+    g, m = model(kgcl_weight=1.0, kg_drop=0.0)
+    pos = torch.tensor([2, 0, 2])
+    loss = m.kg_view_loss(g, pos)
+    knowledge = m.side["genre"][[0, 0, 1, 1]]  # nothing dropped: each item's genre row
+    interaction = _dense_lightgcn_items(m, g, m.item * m.warm.float().unsqueeze(1))
+    bi = torch.tensor([0, 2])
+    assert torch.allclose(loss, info_nce(knowledge[bi], interaction[bi], m.cl_temperature), atol=1e-6)
+    loss.backward()
+    assert m.side["genre"].grad is not None and m.item.grad is not None
+    users = torch.tensor([0, 1, 2])
+    assert torch.allclose(m.aux_loss(g, users, pos), m.kg_view_loss(g, pos))
+
+
+def test_augmented_kg_view_drops_edges_and_averages_the_kept_ones():
+    g, m = model(kg_drop=0.5)
+    torch.manual_seed(5)
+    view = m._content(g, "item", 0.5)
+    torch.manual_seed(5)
+    keep = torch.rand(4) >= 0.5  # one draw per genre_of edge, in edge-id order (edge k -> item k)
+    e = m.side["genre"][[0, 0, 1, 1]]
+    assert torch.allclose(view, e * keep.float().unsqueeze(1))
+    assert 0 < int(keep.sum()) < 4  # this seed drops some and keeps some

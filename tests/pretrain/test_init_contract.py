@@ -49,3 +49,29 @@ def test_every_method_exports_the_same_contract_on_a_kg(kg_graph, tmp_path, meth
     run = finetune.run(finetune.FinetuneConfig(graph=kg_graph, out=tmp_path / f"ft-{method}", model="lightgcn-attr",
                                                init=out, dim=8, layers=1, epochs=1, device="cpu"))
     assert run["epochs_run"] == 1
+
+
+def test_rgcn_relation_transforms_are_carried_into_the_relation_encoder(kg_graph, tmp_path):
+    """R-GCN exports its layer-0 ``W_r`` by relation name; ``lightgcn-attr --encoder relation`` starts from them
+    (checked before any training step: 0 epochs) and keeps training them."""
+    out = tmp_path / "rgcn"
+    pretrain.run(pretrain.PretrainStageConfig(graph=kg_graph, out=out, device="cpu", pretrain=PretrainConfig(
+        method="rgcn", dim=8, layers=2, epochs=1, batch_size=64, lr=0.01, patience=5, num_bases=2)))
+    emb = torch.load(out / "embeddings.pt", weights_only=True)
+    from hetrec.graph.artifact import load_graph_artifact
+    g = load_graph_artifact(kg_graph).graph
+    w = emb["relation_transforms"]
+    assert set(w) == set(g.etypes) and all(tuple(x.shape) == (8, 8) for x in w.values())
+    m = emb["modules"]  # basis decomposition: W_r = sum_b coeff[r, b] bases[b], in graph.etypes order
+    k = g.etypes.index("music.artist.genre_of") if "music.artist.genre_of" in g.etypes else 0
+    expected = (m["layers.0.weights.coeff"][k].unsqueeze(1).unsqueeze(2) * m["layers.0.weights.bases"]).sum(0)
+    assert torch.allclose(w[g.etypes[k]], expected, atol=1e-6)
+    for epochs in (0, 1):
+        run = tmp_path / f"ft{epochs}"
+        finetune.run(finetune.FinetuneConfig(graph=kg_graph, out=run, model="lightgcn-attr", init=out, dim=8,
+                                             layers=1, epochs=epochs, device="cpu", encoder="relation"))
+        state = torch.load(run / "checkpoint.pt", weights_only=False)["model"]
+        from hetrec.model.attr_lightgcn import side_inputs
+        rels = sorted(c for t in ("user", "item") for c in side_inputs(g, t, "item"))
+        same = [torch.allclose(state["transform"][j], w[c[1]]) for j, c in enumerate(rels)]
+        assert all(same) if epochs == 0 else not any(same)

@@ -172,17 +172,22 @@ def test_cli_prints_val_and_test_table(graph_dir, tmp_path):
     assert any(line.count("test") and f"{metrics['test']['hit@10']:.4f}" in line for line in lines)
 
 
-@pytest.mark.parametrize("case", ["missing graph", "init not pretrain", "resume nothing", "bad model"])
+@pytest.mark.parametrize("case", ["missing graph", "init not pretrain", "resume nothing", "bad model",
+                                  "kg drop", "cl on lightgcn"])
 def test_bad_inputs_one_line_no_output(graph_dir, tmp_path, case):
     out = tmp_path / "run"
     args = {"missing graph": ["--graph", str(tmp_path / "nope")],
             "init not pretrain": ["--graph", str(graph_dir), "--init", str(graph_dir)],
             "resume nothing": ["--graph", str(graph_dir), "--resume"],
-            "bad model": ["--graph", str(graph_dir), "--model", "gpt"]}[case]
+            "bad model": ["--graph", str(graph_dir), "--model", "gpt"],
+            "kg drop": ["--graph", str(graph_dir), "--model", "lightgcn-attr", "--kg-drop", "1.5"],
+            "cl on lightgcn": ["--graph", str(graph_dir), "--model", "lightgcn", "--kgcl-weight", "0.1"]}[case]
     res = CliRunner().invoke(hetrec_cli, ["finetune", "--out", str(out), "--device", "cpu", *args])
     assert res.exit_code != 0
     message = str(res.exception) if isinstance(res.exception, HetrecError) else res.output.strip().splitlines()[-1]
     needle = {"missing graph": "no such directory", "init not pretrain": "expected 'pretrain'",
-              "resume nothing": "nothing to resume", "bad model": "Invalid value for '--model'"}[case]
+              "resume nothing": "nothing to resume", "bad model": "Invalid value for '--model'",
+              "kg drop": "--kg-drop 1.5: must be", "cl on lightgcn": "--kgcl-weight applies to --model lightgcn-attr"
+              }[case]
     assert needle in message and "\n" not in message.strip()
     assert not out.exists() and not partial_dir(out).exists()
