@@ -12,7 +12,8 @@ appended to ``--json`` as they finish, so an interrupted run keeps what it measu
     python bench/yardstick.py --dataset kg --data ../shared/data/lastfm-kg --split cold-items --seeds 0,1,2 ...
 
 A method is ``MODEL`` (a finetune model), ``MODEL+cl`` (SimGCL weight 0.1), ``MODEL+kg`` (joint KG loss 0.1),
-``MODEL+drop`` (ID dropout 0.5),
+``MODEL+drop`` (ID dropout 0.5), ``MODEL+kgcl`` (KG-view contrastive weight 0.1, edge drop 0.2),
+``MODEL+rel`` (the relation encoder: a trainable W_r per relation),
 or ``PRETRAIN>MODEL[+...]`` (finetune from that pretraining, e.g. ``kgat>lightgcn``). Nothing is tuned on test:
 closed forms pick their grid point on validation, GNNs early-stop on validation, every other setting is fixed.
 """
@@ -36,7 +37,8 @@ DEFAULT_METHODS = ("popular,ease,itemknn,gfcf,attrknn,ease-si,mf,lightgcn,lightg
                    "rgcn>lightgcn,kgat>lightgcn,ramgnn>lightgcn,rgcn>lightgcn-attr+cl,kgat>lightgcn-attr+cl,"
                    "ramgnn>lightgcn-attr+cl")
 COLUMNS = ("recall@20", "ndcg@20", "hit@10", "ndcg@10")
-VARIANTS = {"cl": {"cl_weight": 0.1}, "kg": {"kg_weight": 0.1}, "drop": {"id_dropout": 0.5}}
+VARIANTS = {"cl": {"cl_weight": 0.1}, "kg": {"kg_weight": 0.1}, "drop": {"id_dropout": 0.5},
+            "kgcl": {"kgcl_weight": 0.1}, "rel": {"encoder": "relation"}}
 
 
 def parse(method: str) -> tuple[str | None, str, dict]:
@@ -93,6 +95,7 @@ def run_seed(args, seed: int, methods: list[str], done: set, out_rows: list) -> 
                    "s_per_epoch": training.get("seconds_per_epoch"), "fit_s": training.get("fit_seconds"),
                    "pretrain_s": round(pre_s, 2), "wall_s": round(wall, 2) if summary else None,
                    "chosen": (manifest.get("closed_form") or {}).get("chosen"),
+                   "val_ndcg@10": ((manifest.get("metrics") or {}).get("val") or {}).get("ndcg@10"),
                    **{k: m.get(k) for k in COLUMNS},
                    **{f"sparse_user/{k}": m.get(f"sparse_user/{k}") for k in ("ndcg@20",)},
                    "n_sparse_users": m.get("n_sparse_users")}
@@ -102,6 +105,26 @@ def run_seed(args, seed: int, methods: list[str], done: set, out_rows: list) -> 
                     f.write(json.dumps(row) + "\n")
         print(f"seed {seed} {method}: " + ", ".join(
             f"{r['candidates']} ndcg@20 {r['ndcg@20']:.4f}" for r in out_rows[-len(candidates):]), flush=True)
+
+
+def picked_on_validation(rows: list[dict], choices: list[str], work: str | None) -> list[dict]:
+    """Per seed and candidate set, the row of the method among ``choices`` with the best validation NDCG@10 (what
+    a user tuning on validation would ship), renamed ``valid-pick``. A row without ``val_ndcg@10`` (written before
+    the field existed) takes it from its run's manifest under ``work``."""
+    def val(r: dict) -> float:
+        if r.get("val_ndcg@10") is None and work:
+            manifest = Path(work) / f"seed{r['seed']}" / r["method"].replace(">", "_") / "manifest.json"
+            r["val_ndcg@10"] = json.loads(manifest.read_text())["metrics"]["val"]["ndcg@10"]
+        return r["val_ndcg@10"]
+
+    out = []
+    for seed, cand in dict.fromkeys((r["seed"], r["candidates"]) for r in rows):
+        pool = [r for r in rows if r["seed"] == seed and r["candidates"] == cand and r["method"] in choices]
+        if len(pool) == len(choices):
+            best = max(pool, key=val)
+            out.append({**best, "method": "valid-pick", "picked": best["method"]})
+            print(f"seed {seed} {cand}: validation picks {best['method']} (val ndcg@10 {val(best):.4f})")
+    return out
 
 
 def table(rows: list[dict], methods: list[str], cand: str) -> list[dict]:
@@ -135,7 +158,7 @@ def main() -> None:
     p.add_argument("--split", default="random", choices=("random", "cold-items", "loo"))
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--methods", default=DEFAULT_METHODS)
-    p.add_argument("--work", required=True)
+    p.add_argument("--work", default=None, help="run directories (required unless --markdown)")
     p.add_argument("--json", default=None, help="append result rows (JSON lines) here")
     p.add_argument("--reuse", action="store_true", help="skip (method, seed) rows already in --json")
     p.add_argument("--valid-frac", type=float, default=0.1)
@@ -146,11 +169,17 @@ def main() -> None:
     p.add_argument("--pretrain-patience", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--markdown", action="store_true", help="only print the tables of --json as markdown and exit")
+    p.add_argument("--select", default=None,
+                   help="methods (comma-separated) among which a 'valid-pick' row takes, per seed, the one with the "
+                        "best validation NDCG@10 (--markdown)")
     args = p.parse_args()
     if args.markdown:
         rows = [json.loads(line) for line in Path(args.json).read_text().splitlines() if line.strip()]
         methods = [m for m in args.methods.split(",") if m] if args.methods != DEFAULT_METHODS else \
             list(dict.fromkeys(r["method"] for r in rows))
+        if args.select:
+            rows += picked_on_validation(rows, args.select.split(","), args.work)
+            methods.append("valid-pick")
         for cand in dict.fromkeys(r["candidates"] for r in rows):
             lines = table(rows, methods, cand)
             print(f"\ncandidates = {cand}\n")
@@ -159,6 +188,8 @@ def main() -> None:
             for line in lines:
                 print("| " + " | ".join(str(v) for v in line.values()) + " |")
         return
+    if not args.work:
+        p.error("--work is required to run methods")
     torch.set_num_threads(args.threads)
     methods = [m for m in args.methods.split(",") if m]
     rows: list[dict] = []
