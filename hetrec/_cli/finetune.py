@@ -49,17 +49,20 @@ def _init(value: str) -> Path | None:
 @click.option("--eval-every", type=int, default=1, show_default=True, help="Epochs between validations.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--tune", is_flag=True,
+              help="Train every point of the model's small grid (lightgcn/mf/ramgnn: lr; lightgcn-attr: SimGCL, "
+                   "KG-view and KG losses on/off) and keep the one with the best validation NDCG@10.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run of --out (same options).")
 @click.option("--force", is_flag=True, help="Replace an existing --out and discard an interrupted run.")
 def command(graph, out, init, model, dim, layers, epochs, batch_size, lr, reg, id_dropout, cl_weight, cl_eps, kg_weight,
-            encoder, kgcl_weight, kg_drop, patience, eval_every, device, seed, resume, force):
+            encoder, kgcl_weight, kg_drop, patience, eval_every, device, seed, tune, resume, force):
     """Train a recommender (BPR with early stopping on validation NDCG@10, or a closed form whose grid point is
     picked on validation); report val/test metrics."""
     cfg = stage.FinetuneConfig(graph=graph, out=out, model=model, init=_init(init), dim=dim, layers=layers, lr=lr,
                                reg=reg, id_dropout=id_dropout, cl_weight=cl_weight,
                                cl_eps=cl_eps, kg_weight=kg_weight, encoder=encoder, kgcl_weight=kgcl_weight,
                                kg_drop=kg_drop, batch_size=batch_size, epochs=epochs, patience=patience,
-                               eval_every=eval_every, seed=seed, device=device, resume=resume, force=force)
+                               eval_every=eval_every, seed=seed, device=device, tune=tune, resume=resume, force=force)
     summary = stage.run(cfg, log=report.message, progress=report.progress)
     rows = [{"split": split, **{m: summary["metrics"][split].get(m) for m in METRICS}}
             for split in ("val", "test")]

@@ -58,6 +58,7 @@ class FinetuneConfig:
     eval_every: int = 1  # epochs between validations
     seed: int = 0  # python/numpy/torch seeds and the sampling generator
     device: str = "auto"  # auto | cpu | cuda
+    tune: bool = False  # train every point of the model's grid (hetrec/stages/tune.py), keep validation's best
     resume: bool = False  # continue the interrupted run in .<out>.partial/
     force: bool = False  # replace an existing --out (and discard a stale partial)
 
@@ -67,6 +68,8 @@ class FinetuneConfig:
         for k in ("graph", "out", "init", "device", "resume", "force"):
             d.pop(k)
         d["lr"] = self.learning_rate  # the rate actually used, also when it came from DEFAULT_LR
+        if not self.tune:
+            d.pop("tune")  # untuned runs keep the fingerprints they had before --tune existed
         return d
 
     @property
@@ -154,6 +157,11 @@ def _check(cfg: FinetuneConfig) -> None:
                   "lr": {"min": 0, "min_open": True, "optional": True}, "reg": {"min": 0},
                   "id_dropout": {"min": 0, "max": 0.99}, "cl_weight": {"min": 0}, "cl_eps": {"min": 0},
                   "kg_weight": {"min": 0}, "kgcl_weight": {"min": 0}, "kg_drop": {"min": 0, "max": 0.99}})
+    if cfg.tune and cfg.resume:
+        raise HetrecError("--resume does not apply to --tune: rerun the same --tune command; finished grid points "
+                          "are reused and an interrupted one resumes")
+    if cfg.tune and distributed.launched_by_torchrun():
+        raise HetrecError("--tune runs one process; launch it without torchrun")
     if cfg.encoder not in ENCODERS:
         raise HetrecError(f"--encoder {cfg.encoder}: unknown; use one of {', '.join(ENCODERS)}")
     tuned = {"id_dropout": 0.0, "cl_weight": 0.0, "kg_weight": 0.0, "kgcl_weight": 0.0, "encoder": "mean"}
@@ -187,6 +195,9 @@ def run(cfg: FinetuneConfig, *, log: Callable[[str], None] | None = None, progre
     """
     _check(cfg)
     with distributed.main_only(claim_output(cfg.out, stage=STAGE, force=cfg.force, inputs=(cfg.graph, cfg.init))):
+        if cfg.tune:
+            from hetrec.stages.tune import tune
+            return tune(cfg, run, log=log, progress=progress)
         return _run(cfg, log=log, progress=progress, on_batch=on_batch)
 
 
