@@ -38,8 +38,9 @@ def _init(value: str) -> Path | None:
 @click.option("--kg-weight", type=float, default=0.0, show_default=True,
               help="lightgcn-attr: weight of the joint link-prediction loss on the attribute/KG edges (0 = off).")
 @click.option("--encoder", type=click.Choice(stage.ENCODERS), default="mean", show_default=True,
-              help="lightgcn-attr: 'relation' gives each attribute/KG relation a trainable W_r (R-GCN's layer-0 "
-                   "weights when --init is an R-GCN pretraining); 'mean' averages neighbours as they are.")
+              help="lightgcn-attr: 'mean' averages attribute/KG neighbours as they are; 'relation' gives each "
+                   "relation a trainable W_r (R-GCN's layer-0 weights when --init is an R-GCN pretraining); "
+                   "'attention' weighs neighbours with KGAT's knowledge-aware attention (KGAT's when --init is KGAT).")
 @click.option("--kgcl-weight", type=float, default=0.0, show_default=True,
               help="lightgcn-attr: weight of the KG-view contrastive loss (augmented KG view vs interaction view).")
 @click.option("--kg-drop", type=float, default=0.2, show_default=True,

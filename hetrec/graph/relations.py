@@ -47,3 +47,23 @@ def interaction_relations(graph, item_type: str) -> tuple[tuple[str, str, str], 
             raise ValueError(f"graph has no relation {rel}; it has {graph.canonical_etypes} "
                              f"(is item_type={item_type!r} right?)")
     return rates, rated_by
+
+
+def reverse_of(graph, etype: CanonicalEtype) -> CanonicalEtype | None:
+    """The relation whose edges are exactly ``etype``'s reversed (``(genre, genre_of, item)`` ->
+    ``(item, has_genre, genre)``), or None. Matched on the edges, not on a naming rule: datasets name reverses
+    differently (``_of``, ``_inv``, ``_by``)."""
+    import torch
+
+    def keys(src, dst, n):
+        return torch.sort(src.long() * n + dst.long()).values
+
+    s, d = graph.edges(etype=etype)
+    n = max(graph.num_nodes(etype[0]), graph.num_nodes(etype[2]), 1)
+    want = keys(d, s, n)
+    for c in graph.canonical_etypes:
+        if c != etype and (c[0], c[2]) == (etype[2], etype[0]) and graph.num_edges(c) == want.numel():
+            cs, cd = graph.edges(etype=c)
+            if torch.equal(keys(cs, cd, n), want):
+                return c
+    return None

@@ -22,6 +22,11 @@ row being the self term): ``c_i = mean over r of (mean_{a ∈ N_r(i)} e_a) W_r``
 (the mean encoder) or at a pretraining's exported relation transforms (``transforms``, the init contract's
 ``relation_transforms``: R-GCN's layer-0 ``W_r``), which fine-tuning then trains on.
 
+``encoder="attention"`` weighs every side neighbour ``(r, a)`` of a node with KGAT's knowledge-aware attention,
+``π = (e_a W_r)ᵀ tanh(q_i W_r + e_r)``, softmax over the node's side edges, ``c_i = Σ π e_a``; the query ``q_i``
+is the node's mean-encoder content (KGAT queries with the node's own row, which an item without interactions does
+not have). ``W_r``, ``e_r`` start from a KGAT pretraining's ``relation_attention`` (the carried module) or fresh.
+
 The KG view (``kgcl_weight``, in the spirit of KGCL, Yang et al. SIGIR 2022): the encoder run over an augmented
 KG (each item–attribute edge dropped with probability ``kg_drop``) gives an item's knowledge view; LightGCN's
 propagation of the ID rows alone gives its interaction view; InfoNCE pulls a batch item's two views together and
@@ -40,13 +45,14 @@ from hetrec.graph.adjacency import relation_index
 from hetrec.graph.relations import interaction_relations
 from hetrec.model.contrastive import info_nce, perturb
 from hetrec.model.conv import propagate
+from hetrec.model.kgat import project
 from hetrec.model.init import check_graph_sizes, check_init, fill_tables
 from hetrec.model.loss import l2
 from hetrec.model.protocol import Recommender
 
 __all__ = ["AttrLightGCN", "side_inputs", "ENCODERS"]
 
-ENCODERS = ("mean", "relation")
+ENCODERS = ("mean", "relation", "attention")
 
 
 def side_inputs(graph, target: str, item_type: str) -> list[tuple[str, str, str]]:
@@ -64,9 +70,11 @@ class AttrLightGCN(nn.Module, Recommender):
         id_dropout: probability of dropping a warm item's ID row in a training forward pass.
         cl_weight, cl_eps, cl_temperature: SimGCL (weight 0 = off).
         kg_weight: weight of the joint link-prediction loss on the item–attribute/KG edges (0 = off).
-        encoder: ``mean`` (parameter-free) or ``relation`` (a trainable ``W_r`` per side relation).
-        relations: the side relations ``(side type, r, user|item)`` (``relation`` encoder; default: none).
+        encoder: ``mean`` (parameter-free), ``relation`` (a trainable ``W_r`` per side relation) or ``attention``
+            (KGAT's knowledge-aware attention over the side edges).
+        relations: the side relations ``(side type, r, user|item)`` (``relation``/``attention``; default: none).
         transforms: pretrained ``{relation name: [dim, dim]}`` to start ``W_r`` from (others start at identity).
+        attention: pretrained ``{relation name: {"w": [dim, dim], "e": [dim]}}`` for the attention encoder.
         kgcl_weight, kg_drop: weight of the KG-view contrastive loss (0 = off) and its edge-drop probability.
     """
 
@@ -75,7 +83,7 @@ class AttrLightGCN(nn.Module, Recommender):
                  id_dropout: float = 0.0, cl_weight: float = 0.0, cl_eps: float = 0.1,
                  cl_temperature: float = 0.2, kg_weight: float = 0.0, encoder: str = "mean",
                  relations: list[tuple[str, str, str]] | None = None, transforms: Mapping[str, Tensor] | None = None,
-                 kgcl_weight: float = 0.0, kg_drop: float = 0.2) -> None:
+                 attention: Mapping[str, Mapping[str, Tensor]] | None = None, kgcl_weight: float = 0.0, kg_drop: float = 0.2) -> None:
         super().__init__()
         if min(num_users, num_items, dim) <= 0 or num_layers < 0:
             raise ValueError(f"sizes must be positive and num_layers >= 0, got {num_users}, {num_items}, {dim}, "
@@ -101,10 +109,29 @@ class AttrLightGCN(nn.Module, Recommender):
         self.item = nn.Parameter(torch.empty(num_items, dim))
         self.side = nn.ParameterDict({t: nn.Parameter(torch.empty(n, dim)) for t, n in sorted(side_sizes.items())})
         self.register_buffer("warm", torch.as_tensor(warm, dtype=torch.bool).clone())
-        self.relations = sorted(relations or []) if encoder == "relation" else []
+        self.relations = sorted(relations or []) if encoder != "mean" else []
         self._transforms = self._check_transforms(transforms or {}) if encoder == "relation" else {}
-        self.transform = nn.Parameter(torch.empty(len(self.relations), dim, dim)) if self.relations else None
+        self._attention = self._check_attention(attention or {}) if encoder == "attention" else {}
+        n_rel = len(self.relations)
+        self.transform = nn.Parameter(torch.empty(n_rel, dim, dim)) if encoder == "relation" and n_rel else None
+        self.att_w = nn.Parameter(torch.empty(n_rel, dim, dim)) if encoder == "attention" and n_rel else None
+        self.att_e = nn.Parameter(torch.empty(n_rel, dim)) if encoder == "attention" and n_rel else None
+        self._edges: dict[str, tuple[Tensor, Tensor, Tensor, list[str]]] = {}  # attention: side edges per target
         self.reset_parameters()
+
+    def _check_attention(self, attention: Mapping[str, Mapping[str, Tensor]]) -> dict[str, tuple[Tensor, Tensor]]:
+        names = {c[1] for c in self.relations}
+        used = {}
+        for name, part in attention.items():
+            if name not in names:
+                continue
+            w, e = torch.as_tensor(part["w"]), torch.as_tensor(part["e"])
+            if tuple(w.shape) != (self.dim, self.dim) or tuple(e.shape) != (self.dim,):
+                raise ValueError(f"relation attention {name!r} has shapes {tuple(w.shape)}, {tuple(e.shape)}; the "
+                                 f"encoder needs ({self.dim}, {self.dim}) and ({self.dim},): pretrain and finetune "
+                                 "with the same --dim (and KGAT's rel_dim = dim)")
+            used[name] = (w.detach().to("cpu", torch.float32).clone(), e.detach().to("cpu", torch.float32).clone())
+        return used
 
     def _check_transforms(self, transforms: Mapping[str, Tensor]) -> dict[str, Tensor]:
         names = {c[1] for c in self.relations}
@@ -126,13 +153,27 @@ class AttrLightGCN(nn.Module, Recommender):
             with torch.no_grad():
                 for k, c in enumerate(self.relations):
                     self.transform[k].copy_(self._transforms.get(c[1], torch.eye(self.dim)))
+        if self.att_w is not None:
+            nn.init.xavier_uniform_(self.att_w)
+            nn.init.xavier_uniform_(self.att_e)
+            with torch.no_grad():
+                for k, c in enumerate(self.relations):
+                    if c[1] in self._attention:
+                        self.att_w[k].copy_(self._attention[c[1]][0])
+                        self.att_e[k].copy_(self._attention[c[1]][1])
 
     def _content(self, graph, target: str, drop: float = 0.0) -> Tensor | None:
-        """Mean over the relations with neighbours of each relation's mean neighbour row (times ``W_r``);
-        with ``drop`` > 0 every edge is first dropped with that probability (the augmented KG view)."""
+        """The encoder's content vector of every ``target`` node; with ``drop`` > 0 every side edge is first
+        dropped with that probability (the augmented KG view)."""
         rels = side_inputs(graph, target, self.item_type)
         if not rels:
             return None
+        if self.att_w is not None:
+            return self._attend(graph, target, rels, drop)
+        return self._relation_means(graph, rels, drop)
+
+    def _relation_means(self, graph, rels, drop: float = 0.0) -> Tensor:
+        """Mean over the relations with neighbours of each relation's mean neighbour row (times ``W_r``)."""
         total, count = 0, 0
         for rel in rels:
             sub = graph[rel]
@@ -150,6 +191,35 @@ class AttrLightGCN(nn.Module, Recommender):
                 msg = msg.index_copy(0, rows, msg[rows] @ self.transform[self.relations.index(rel)])
             total, count = total + msg, count + has
         return total / count.clamp_min(1).unsqueeze(1)
+
+    def _attend(self, graph, target: str, rels, drop: float) -> Tensor:
+        """KGAT's attention over the target's side edges (module docstring), queried by the mean content of the
+        full neighbourhood (also in the augmented view, where only the kept edges are attended over)."""
+        if target not in self._edges:
+            dst, src, rel = [], [], []
+            types = sorted({c[0] for c in rels})
+            sizes = torch.tensor([self.side[t].shape[0] for t in types])
+            start = dict(zip(types, (sizes.cumsum(0) - sizes).tolist()))
+            for c in rels:  # a loop over relations, not edges
+                s, d = graph[c].edges(order="eid")
+                dst.append(d.long())
+                src.append(s.long() + start[c[0]])
+                rel.append(torch.full((s.numel(),), self.relations.index(c)))
+            dev = self.user.device
+            self._edges[target] = (torch.cat(dst).to(dev), torch.cat(src).to(dev), torch.cat(rel).to(dev), types)
+        dst, src, rel, types = self._edges[target]
+        if drop:
+            keep = torch.rand(dst.numel(), device=dst.device) >= drop
+            dst, src, rel = dst[keep], src[keep], rel[keep]
+        query = self._relation_means(graph, rels)  # the node's mean content over its full side neighbourhood
+        value = torch.cat([self.side[t] for t in types])[src]
+        score = (project(value, rel, self.att_w) * torch.tanh(project(query[dst], rel, self.att_w)
+                                                              + self.att_e[rel])).sum(-1)
+        n = query.shape[0]
+        peak = score.new_full((n,), float("-inf")).scatter_reduce(0, dst, score.detach(), "amax")
+        w = (score - peak[dst]).exp()
+        w = w / score.new_zeros(n).index_add(0, dst, w)[dst]
+        return query.new_zeros(query.shape).index_add(0, dst, w.unsqueeze(1) * value)
 
     def layer0(self, graph) -> tuple[Tensor, Tensor]:
         """``(e^0_u, e^0_i)``: ID rows (items' only where warm, randomly dropped in training) plus content."""
@@ -242,4 +312,4 @@ class AttrLightGCN(nn.Module, Recommender):
                 f"num_layers={self.num_layers}, side={sorted(self.side)}, id_dropout={self.id_dropout}, "
                 f"cl_weight={self.cl_weight}, kg_weight={self.kg_weight}, kgcl_weight={self.kgcl_weight}, "
                 f"encoder={self.encoder}, pretrained={sorted(self._init)}, "
-                f"pretrained_transforms={sorted(self._transforms)}")
+                f"pretrained_transforms={sorted(self._transforms)}, pretrained_attention={sorted(self._attention)}")

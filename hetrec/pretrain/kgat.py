@@ -103,6 +103,9 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device, log: common.Lo
         model.eval()
         return {"node": space.split(model.entity), "final": space.split(model(index, state["att"])),
                 "relation": {c[1]: model.relation[k] for k, c in enumerate(kg.relations)},
+                # the knowledge-aware attention of messages tail -> head along each relation (the carried module)
+                "relation_attention": {c[1]: {"w": model.trans_w[k], "e": model.relation[k]}
+                                       for k, c in enumerate(kg.relations)},
                 "modules": model.state_dict(), "method": "kgat", "dim": cfg.dim}
 
     refresh_attention()

@@ -49,7 +49,7 @@ class FinetuneConfig:
     cl_weight: float = 0.0  # lightgcn-attr: weight of SimGCL's contrastive loss (0 = off)
     cl_eps: float = 0.1  # lightgcn-attr: SimGCL noise radius
     kg_weight: float = 0.0  # lightgcn-attr: weight of the joint link-prediction loss on the KG/attribute edges
-    encoder: str = "mean"  # lightgcn-attr: mean | relation (a W_r per side relation, from R-GCN's when --init has it)
+    encoder: str = "mean"  # lightgcn-attr: mean | relation (a W_r per relation, R-GCN's) | attention (KGAT's)
     kgcl_weight: float = 0.0  # lightgcn-attr: weight of the KG-view contrastive loss (0 = off)
     kg_drop: float = 0.2  # lightgcn-attr: edge-drop probability of the augmented KG view
     batch_size: int = 2048  # BPR triples per step
@@ -92,9 +92,10 @@ def partial_dir(out: str | Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
-def build_model(cfg: FinetuneConfig, artifact, init: dict | None, transforms: dict | None = None) -> nn.Module:
+def build_model(cfg: FinetuneConfig, artifact, init: dict | None, modules: dict | None = None) -> nn.Module:
     """The recommender named by ``cfg.model`` sized from the artifact; bad init tables become one-line errors.
-    ``transforms``: the pretraining's relation transforms (``lightgcn-attr --encoder relation`` starts from them)."""
+    ``modules``: the pretraining's ``relation_transforms`` / ``relation_attention`` (init contract), which
+    ``lightgcn-attr --encoder relation|attention`` starts from."""
     n_u, n_i, it = artifact.num_users, artifact.num_items, artifact.item_type
     try:
         if cfg.model == "mf":
@@ -110,7 +111,9 @@ def build_model(cfg: FinetuneConfig, artifact, init: dict | None, transforms: di
             return AttrLightGCN(n_u, n_i, cfg.dim, side_sizes={c[0]: g.num_nodes(c[0]) for c in rels},
                                 warm=~cold_items(artifact), num_layers=cfg.layers, item_type=it, init=init,
                                 id_dropout=cfg.id_dropout, cl_weight=cfg.cl_weight, cl_eps=cfg.cl_eps,
-                                kg_weight=cfg.kg_weight, encoder=cfg.encoder, relations=rels, transforms=transforms,
+                                kg_weight=cfg.kg_weight, encoder=cfg.encoder, relations=rels,
+                                transforms=(modules or {}).get("relation_transforms"),
+                                attention=_attention_by_message(g, rels, (modules or {}).get("relation_attention")),
                                 kgcl_weight=cfg.kgcl_weight, kg_drop=cfg.kg_drop)
         if cfg.model == "ramgnn":
             from hetrec.model.ramgnn_rec import RAMGNNRec, item_attribute_sizes
@@ -123,9 +126,24 @@ def build_model(cfg: FinetuneConfig, artifact, init: dict | None, transforms: di
         raise HetrecError(f"{where}{e}") from None
 
 
+def _attention_by_message(graph, rels, attention: dict | None) -> dict | None:
+    """KGAT's attention is keyed by the triple's relation ``(item, has_genre, genre)``, whose messages flow tail ->
+    head; the encoder's relation for those messages is the reverse ``(genre, genre_of, item)``."""
+    if not attention:
+        return None
+    from hetrec.graph.relations import reverse_of
+
+    out = {}
+    for c in rels:
+        fwd = reverse_of(graph, c)
+        if fwd is not None and fwd[1] in attention:
+            out[c[1]] = attention[fwd[1]]
+    return out
+
+
 def load_init(path: Path | None, artifact) -> tuple[dict | None, str | None, dict | None]:
-    """``(node tables, pretrain fingerprint, relation transforms or None)`` from a pretrain artifact made on this
-    very graph (docs/architecture.md, the init contract)."""
+    """``(node tables, pretrain fingerprint, {relation_transforms, relation_attention} where exported)`` from a
+    pretrain artifact made on this very graph (docs/architecture.md, the init contract)."""
     if path is None:
         return None, None, None
     path = Path(path)
@@ -142,7 +160,8 @@ def load_init(path: Path | None, artifact) -> tuple[dict | None, str | None, dic
     emb = torch.load(emb_file, map_location="cpu", weights_only=True)
     if not isinstance(emb, dict) or not isinstance(emb.get("node"), dict):
         raise HetrecError(f"{emb_file}: expected {{'node': {{ntype: tensor}}, ...}}; rerun pretrain")
-    return emb["node"], manifest["fingerprint"], emb.get("relation_transforms")
+    return emb["node"], manifest["fingerprint"], {k: emb[k] for k in ("relation_transforms", "relation_attention")
+                                                  if k in emb}
 
 
 def _check(cfg: FinetuneConfig) -> None:
@@ -207,12 +226,12 @@ def _run(cfg: FinetuneConfig, *, log=None, progress=None, on_batch=None) -> dict
     say = log or (lambda _m: None)
     partial = _prepare_dirs(cfg)
     artifact = load_graph_artifact(cfg.graph)
-    init, init_fp, transforms = load_init(cfg.init, artifact)
+    init, init_fp, modules = load_init(cfg.init, artifact)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed, device)
     if cfg.model in CLOSED_FORMS:
         return _run_closed_form(cfg, artifact, device, say)
-    model = build_model(cfg, artifact, init, transforms).to(device)
+    model = build_model(cfg, artifact, init, modules).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.learning_rate) if params else None
     generator = torch.Generator(device=device).manual_seed(cfg.seed)

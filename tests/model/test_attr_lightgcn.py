@@ -189,3 +189,51 @@ def test_augmented_kg_view_drops_edges_and_averages_the_kept_ones():
     e = m.side["genre"][[0, 0, 1, 1]]
     assert torch.allclose(view, e * keep.float().unsqueeze(1))
     assert 0 < int(keep.sum()) < 4  # this seed drops some and keeps some
+
+
+def two_relation_graph():
+    """graph() plus a decade relation: item 0 has genre 0 and decade 1, so its attention has two edges."""
+    rates = (torch.tensor([0, 0, 1, 2]), torch.tensor([0, 1, 1, 2]))
+    genre = (torch.tensor([0, 1, 2, 3]), torch.tensor([0, 0, 1, 1]))
+    decade = (torch.tensor([0, 1, 3]), torch.tensor([1, 0, 0]))
+    return dgl.heterograph({
+        ("user", "rates", "item"): rates, ("item", "rated_by", "user"): (rates[1], rates[0]),
+        ("item", "has_genre", "genre"): genre, ("genre", "genre_of", "item"): (genre[1], genre[0]),
+        ("item", "has_decade", "decade"): decade, ("decade", "decade_of", "item"): (decade[1], decade[0]),
+    }, num_nodes_dict={"user": 3, "item": 4, "genre": 2, "decade": 2})
+
+
+def test_attention_encoder_by_hand_and_its_kg_view():
+    from hetrec.graph.relations import reverse_of
+
+    g = two_relation_graph()
+    assert reverse_of(g, ("genre", "genre_of", "item")) == ("item", "has_genre", "genre")
+    assert reverse_of(g, ("user", "rates", "item")) == ("item", "rated_by", "user")
+    rels = side_inputs(g, "item", "item")  # decade_of (k = 0), genre_of (k = 1): sorted
+    torch.manual_seed(0)
+    m = AttrLightGCN(3, 4, 8, side_sizes={"genre": 2, "decade": 2}, warm=torch.tensor([True, True, True, False]),
+                     num_layers=2, encoder="attention", relations=rels)
+    m.eval()
+    eg, ed, W, er = m.side["genre"], m.side["decade"], m.att_w, m.att_e
+    q0 = (eg[0] + ed[1]) / 2  # item 0's query: the mean over its two relations' mean rows
+
+    def pi(a, k):
+        return (a @ W[k]) @ torch.tanh(q0 @ W[k] + er[k])
+
+    s = torch.softmax(torch.stack([pi(ed[1], 0), pi(eg[0], 1)]), 0)
+    expected = s[0] * ed[1] + s[1] * eg[0]
+    _, i0 = m.layer0(g)
+    assert torch.allclose(i0[0], m.item[0] + expected, atol=1e-6)
+    assert torch.allclose(i0[2], m.item[2] + eg[1], atol=1e-6)  # one side edge: attention 1
+    torch.manual_seed(4)
+    view = m._content(g, "item", 0.5)
+    torch.manual_seed(4)
+    keep = torch.rand(7) >= 0.5  # edges in relation order: decade_of (3), then genre_of (4), each by edge id
+    by_hand = torch.zeros(4, 8)
+    for e, (item, row) in enumerate([(0, ed[1]), (1, ed[0]), (3, ed[0])] + [(i, eg[i // 2]) for i in range(4)]):
+        if keep[e]:
+            by_hand[item] += row  # nodes left with one kept edge take it whole ...
+    assert bool(keep[0]) != bool(keep[3])  # ... and this seed keeps exactly one of item 0's two edges
+    assert torch.allclose(view, by_hand, atol=1e-6)
+    (m(g)[1][3].sum()).backward()
+    assert W.grad is not None and er.grad is not None

@@ -75,3 +75,25 @@ def test_rgcn_relation_transforms_are_carried_into_the_relation_encoder(kg_graph
         rels = sorted(c for t in ("user", "item") for c in side_inputs(g, t, "item"))
         same = [torch.allclose(state["transform"][j], w[c[1]]) for j, c in enumerate(rels)]
         assert all(same) if epochs == 0 else not any(same)
+
+
+def test_kgat_relation_attention_is_carried_into_the_attention_encoder(kg_graph, tmp_path):
+    """KGAT exports its attention (``W_r``, ``e_r``) per CKG relation; the attention encoder's relation
+    ``(entity, r_inv, item)`` carries the messages of KGAT's ``(item, r, entity)`` triples, so it starts from those."""
+    out = tmp_path / "kgat"
+    pretrain.run(pretrain.PretrainStageConfig(graph=kg_graph, out=out, device="cpu", pretrain=PretrainConfig(
+        method="kgat", dim=8, layers=1, epochs=1, batch_size=64, lr=0.01, patience=5)))
+    emb = torch.load(out / "embeddings.pt", weights_only=True)
+    att = emb["relation_attention"]
+    assert "music_artist_genre" in att and tuple(att["music_artist_genre"]["w"].shape) == (8, 8)
+    run = tmp_path / "ft"
+    finetune.run(finetune.FinetuneConfig(graph=kg_graph, out=run, model="lightgcn-attr", init=out, dim=8, layers=1,
+                                         epochs=0, device="cpu", encoder="attention"))
+    state = torch.load(run / "checkpoint.pt", weights_only=False)["model"]
+    from hetrec.graph.artifact import load_graph_artifact
+    from hetrec.model.attr_lightgcn import side_inputs
+    g = load_graph_artifact(kg_graph).graph
+    rels = sorted(c for t in ("user", "item") for c in side_inputs(g, t, "item"))
+    assert [c[1] for c in rels] == ["music_artist_genre_inv", "music_artist_origin_inv"]
+    for j, name in enumerate(("music_artist_genre", "music_artist_origin")):
+        assert torch.equal(state["att_w"][j], att[name]["w"]) and torch.equal(state["att_e"][j], att[name]["e"])
