@@ -3,13 +3,14 @@ item (and user) neighbours, a Reinforced Neighbor Sampler, and a BPR objective o
 
 Loss = BPR(user reps · item reps) + λ Σ_r L_sim,r + reg · L2(batch layer-0 rows) / batch, where L_sim,r is
 binary cross-entropy on the RNS similarity s ∈ [0, 1]: sampled same-value neighbours -> 1, uniformly random
-owners -> 0 (the paper's "similarity loss with negative sampling"; BCE is our reading of its form).
+owners -> 0 (the paper's "similarity loss with negative sampling"; BCE is our reading of its form). L_sim trains
+the similarity MLP only (on detached embeddings; :func:`_sim_loss` says why).
 
 Schedule (full-graph mode): every epoch samples ``neighbors`` same-value neighbours per owner and relation
 (two hops through the attribute-value nodes, never the dense item–item graph; repeated draws collapse into
 one edge; messages are computed per item–value membership, see hetrec/model/ramgnn.py), keeps the top t_r fraction
-by similarity (``rns=False`` keeps all: the RAM-rel ablation), steps the threshold bandit on the kept
-neighbours' average distance relative to chance (random owners filtered by the same threshold; see
+by similarity (``rns=False`` keeps all: the RAM-rel ablation), steps the threshold bandit on whether the kept
+neighbours are significantly closer than chance (random owners filtered by the same threshold; see
 hetrec/pretrain/rns.py for why the reward is normalised per relation), then runs the epoch's BPR steps with one full propagation per step. Users
 get their own encoder when they have attributes (ML-100K: age, gender, occupation), else an ID table.
 Early stopping on validation NDCG@10 of the dot-product scores; the best epoch's embeddings are exported.
@@ -39,8 +40,8 @@ from hetrec.graph.adjacency import RelationIndex
 from hetrec.model.ramgnn import RelationGraphEncoder, SimilarityMLP, edge_index
 from hetrec.pretrain.common import check_config, fit, train_index
 from hetrec.pretrain.config import PretrainConfig, PretrainResult
-from hetrec.pretrain.rns import (ThresholdBandit, ValueIndex, keep_top, keep_top_grouped, shuffled_neighbours,
-                                 sample_same_value, value_index)
+from hetrec.pretrain.rns import (ThresholdBandit, ValueIndex, keep_top, keep_top_grouped, paired_evidence,
+                                 shuffled_neighbours, sample_same_value, value_index)
 from hetrec.sampler.blocks import sample_blocks
 from hetrec.sampler.bpr import bpr_batches
 from hetrec.trainer import distributed
@@ -96,8 +97,10 @@ class EpochNeighbours:
     ``index``: the kept edges (owner × membership) for full-graph passes; ``pairs``: valid (owner, neighbour)
     draws per relation for the similarity loss; ``dist``: average distance of the kept neighbours per relation
     and ``chance``: that of the same draws relabelled by a random permutation of the owners, kept by the same
-    top-t_r filter (the bandit's
-    inputs: their ratio is the relation's normalised reward signal; empty when ``rns`` is off); ``z``: the RNS projection of the owners used to rank them; ``candidates``: every valid
+    top-t_r filter (the bandit's inputs: their ratio is the relation's normalised distance to chance; empty when
+    ``rns`` is off), both measured on at least one kept draw per owner even where t_r rounds to none;
+    ``evidence``: the paired z-score of the same comparison per owner (:func:`hetrec.pretrain.rns.paired_evidence`),
+    which decides the reward; ``z``: the RNS projection of the owners used to rank them; ``candidates``: every valid
     draw as a DGL graph (CPU; one relation ``(owner, rel, owner)`` per attribute, edges neighbour -> owner in
     (owner, draw) order, edge data ``mem`` = the global membership) that sampled mode draws blocks from.
     """
@@ -108,6 +111,7 @@ class EpochNeighbours:
     z: Tensor
     candidates: dgl.DGLGraph | None = None
     chance: dict[str, float] = field(default_factory=dict)
+    evidence: dict[str, float] = field(default_factory=dict)
 
 
 @torch.no_grad()
@@ -116,16 +120,21 @@ def _epoch_neighbours(side: Side, k: int, rns: bool, gen, *, candidates: bool = 
     n = side.encoder.num_nodes
     owners = torch.arange(n, device=side.encoder.node.device)
     z = side.mlp.project(side.encoder.node.detach())
-    dsts, mems, pairs, dist, chance, cand = [], [], [], {}, {}, {}
+    dsts, mems, pairs, dist, chance, evidence, cand = [], [], [], {}, {}, {}, {}
     for r, vi in enumerate(side.values):
         nbr, _, member, valid = sample_same_value(vi, owners, k, gen)
         d = side.mlp.l1(z[:, None, :], z[nbr])
-        keep = keep_top(-d, valid, side.bandit.thresholds[vi.name]) if rns else valid
-        dist[vi.name] = float(d[keep].mean()) if bool(keep.any()) else float("nan")
+        t = side.bandit.thresholds[vi.name]
+        keep = keep_top(-d, valid, t) if rns else valid
+        # what the bandit measures: the same filter, but never empty for an owner with draws (a relation whose
+        # threshold rounds to no neighbour is still judged, so it can come back)
+        meas = keep_top(-d, valid, t, at_least_one=True) if rns else valid
+        dist[vi.name] = float(d[meas].mean()) if bool(meas.any()) else float("nan")
         if rns:  # the reward's per-relation baseline: the draws relabelled at random, same top-t filter
             d_rnd = side.mlp.l1(z[:, None, :], z[shuffled_neighbours(nbr, owners, n, gen)])
-            keep_rnd = keep_top(-d_rnd, valid, side.bandit.thresholds[vi.name])
+            keep_rnd = keep_top(-d_rnd, valid, t, at_least_one=True)
             chance[vi.name] = float(d_rnd[keep_rnd].mean()) if bool(keep_rnd.any()) else float("nan")
+            evidence[vi.name] = paired_evidence(d, meas, d_rnd, keep_rnd)
         dst = owners[:, None].expand_as(nbr)
         dsts.append(dst[keep])
         mems.append(member[keep] + side.mem_offsets[r])
@@ -139,7 +148,7 @@ def _epoch_neighbours(side: Side, k: int, rns: bool, gen, *, candidates: bool = 
         graph = dgl.heterograph({c: (src, dst) for c, (src, dst, _) in cand.items()}, num_nodes_dict={side.owner: n})
         for c, (_, _, mem) in cand.items():
             graph.edges[c].data["mem"] = mem
-    return EpochNeighbours(index, pairs, dist, z, candidates=graph, chance=chance)
+    return EpochNeighbours(index, pairs, dist, z, candidates=graph, chance=chance, evidence=evidence)
 
 
 def _block_layers(side: Side, nb: EpochNeighbours, blocks: list, rns: bool) -> tuple[Tensor, list]:
@@ -177,8 +186,14 @@ def _block_layers(side: Side, nb: EpochNeighbours, blocks: list, rns: bool) -> t
 
 
 def _sim_loss(side: Side, pairs: list[tuple[Tensor, Tensor]], size: int, gen) -> Tensor:
-    """Σ_r BCE(s(i, j) -> 1 for sampled neighbours, s(i, j') -> 0 for random owners j'), on the ID embeddings."""
-    z, n, dim = side.mlp.project(side.encoder.node), side.encoder.num_nodes, side.encoder.dim
+    """Σ_r BCE(s(i, j) -> 1 for sampled neighbours, s(i, j') -> 0 for random owners j'), on the ID embeddings.
+
+    It trains the similarity MLP only: the embeddings are detached. Its positives are every relation's draws,
+    noise relations included, so through the embeddings it would pull items sharing a noise value together,
+    bias the bandit's reward towards the noise relation and write the noise into what BPR scores (see
+    hetrec/pretrain/rns.py).
+    """
+    z, n, dim = side.mlp.project(side.encoder.node.detach()), side.encoder.num_nodes, side.encoder.dim
     total = z.new_zeros(())
     for i, j in pairs:
         if i.numel() == 0:
@@ -279,7 +294,7 @@ def pretrain(artifact, cfg: PretrainConfig, device: torch.device | str = "cpu",
         for s in sides:
             state[s.owner] = _epoch_neighbours(s, cfg.neighbors, cfg.rns, gen, candidates=sampled)
             dist = state[s.owner].dist
-            rewards = s.bandit.step(dist, state[s.owner].chance) if cfg.rns else {}
+            rewards = s.bandit.step(dist, state[s.owner].chance, state[s.owner].evidence) if cfg.rns else {}
             thresholds.extend({"epoch": epoch, "owner": s.owner, "relation": name,
                                "threshold": s.bandit.thresholds[name] if cfg.rns else 1.0,
                                "avg_distance": dist[name], "reward": rewards.get(name, 0),

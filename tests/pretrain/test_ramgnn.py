@@ -202,11 +202,14 @@ def test_sampled_mode_with_all_neighbours_reproduces_full_graph(case, tmp_path, 
         assert a == {**b, "avg_distance": pytest.approx(b["avg_distance"], rel=1e-5)}
 
 
-@pytest.mark.xfail(strict=True, reason="open: once a threshold rises above 0.5 (keep 3 of 4 draws; the per-relation "
-                   "reward moves one relation up in epoch 2) sampled and full-graph training drift apart at ~1e-4 "
-                   "relative in the epoch-2 loss, although block outputs equal full-graph rows at any threshold")
+@pytest.mark.xfail(strict=True, reason="open: once a threshold's keep count changes between epochs (here the "
+                   "step 0.13 moves 0.5 to 0.37 or 0.63 in epoch 2: round(t * 4) goes from 2 to 1 or 3 of 4 draws) "
+                   "sampled and full-graph training drift apart at ~5e-4 relative in the epoch-2 loss, although "
+                   "block outputs equal full-graph rows at any threshold. A constant count of 3 (thresholds "
+                   "0.75 -> 0.71) does not drift, so 'above 0.5' was not the trigger. With step 0.02 the count no "
+                   "longer changes within 3 epochs (the old ceil rule went from 2 to 3 at 0.52)")
 def test_sampled_mode_matches_full_graph_when_thresholds_rise(tmp_path):
-    test_sampled_mode_with_all_neighbours_reproduces_full_graph("user_attributes", tmp_path, None, epsilon=0.02)
+    test_sampled_mode_with_all_neighbours_reproduces_full_graph("user_attributes", tmp_path, None, epsilon=0.13)
 
 
 def test_block_outputs_equal_full_graph_rows_and_fanouts_bound_neighbours(tiny_artifact):
@@ -221,7 +224,7 @@ def test_block_outputs_equal_full_graph_rows_and_fanouts_bound_neighbours(tiny_a
         blocks = ramgnn.sample_blocks(nb.candidates, {art.item_type: seeds}, (-1, -1))
         inputs, layers = ramgnn._block_layers(side, nb, blocks, True)
         assert torch.allclose(side.encoder.forward_blocks(inputs, layers), full[seeds], atol=1e-6)
-        # fanout 2 per relation: the RNS then keeps ceil(t * sampled) of those, so at most 2 per relation
+        # fanout 2 per relation: the RNS then keeps round(t * sampled) of those, so at most 2 per relation
         blocks = ramgnn.sample_blocks(nb.candidates, {art.item_type: seeds}, (2, 2))
         inputs, layers = ramgnn._block_layers(side, nb, blocks, True)
         out = side.encoder.forward_blocks(inputs, layers)

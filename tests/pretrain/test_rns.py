@@ -3,13 +3,16 @@
 The bandit tests were rewritten when the reward became per-relation (hetrec/pretrain/rns.py): they used to
 script one distance per epoch and expect +1 when it fell since the last epoch; the reward now compares each
 relation's kept-neighbour distance with its chance distance in the same epoch (+1 when below), so they script
-(distance, chance) pairs. Same steps, clipping and freeze rule as before.
+(distance, chance) pairs. Same steps, clipping and freeze rule as before. RAM-GNN now also passes the paired
+z-score (:func:`paired_evidence`) and the reward asks it to exceed z_min (last test); without it the ratio rule holds.
 """
+import math
 import pytest
 import torch
 
 import hetrec  # noqa: F401
-from hetrec.pretrain.rns import ThresholdBandit, keep_top, sample_same_value, shuffled_neighbours, value_index
+from hetrec.pretrain.rns import (ThresholdBandit, keep_top, paired_evidence, sample_same_value,
+                                 shuffled_neighbours, value_index)
 
 
 def _random_relation(seed=0, owners=30, values=8, edges=45):
@@ -57,8 +60,14 @@ def test_keep_top_by_hand():
     valid = torch.tensor([[True] * 4, [True, True, True, False], [False] * 4])
     keep = keep_top(sim, valid, 0.5)
     assert keep.tolist() == [[True, False, False, True], [False, True, True, False], [False] * 4]
-    # a tiny threshold keeps the single best; 1.0 keeps every valid one
-    assert keep_top(sim, valid, 0.01).tolist() == [[True, False, False, False], [False, True, False, False], [False] * 4]
+    # round(t * n), halves up: 0.6 of 4 keeps 2 (ceil would keep 3), 0.6 of 3 keeps 2, 0.3 of 3 keeps 1
+    assert keep_top(sim, valid, 0.6).tolist() == keep.tolist()
+    assert keep_top(sim, valid, 0.3).tolist() == [[True, False, False, False], [False, True, False, False], [False] * 4]
+    # a tiny threshold keeps none (the relation is switched off); at_least_one (the bandit's measurement) keeps
+    # the single best; 1.0 keeps every valid one
+    assert keep_top(sim, valid, 0.01).tolist() == [[False] * 4] * 3
+    assert keep_top(sim, valid, 0.01, at_least_one=True).tolist() == [[True, False, False, False],
+                                                                      [False, True, False, False], [False] * 4]
     assert keep_top(sim, valid, 1.0).tolist() == valid.tolist()
     # ties keep the earlier column
     assert keep_top(torch.ones(1, 4), torch.ones(1, 4, dtype=torch.bool), 0.5).tolist() == [[True, True, False, False]]
@@ -119,3 +128,27 @@ def test_bandit_freezes_after_ten_balanced_rewards_only():
     assert b.step({"osc": 0.0, "down": 1.0}, {"osc": 0.9, "down": 2.0}) == {"osc": 0, "down": 1}
     assert b.thresholds["osc"] == frozen_at
     assert b.thresholds["down"] == pytest.approx(0.5 + 11 * 0.02)  # eleven +1 (closer than chance), still moving
+
+
+def test_paired_evidence_and_the_significance_reward():
+    """A relation at chance gets -1 although its average is (by chance) a little closer; a clearly closer one +1."""
+    g = torch.Generator().manual_seed(0)
+    n, k = 200, 4
+    keep = torch.ones(n, k, dtype=torch.bool)
+    chance = torch.rand(n, k, generator=g) + 1.0
+    noise = torch.rand(n, k, generator=g) + 0.99  # same spread, 1% closer on average: not evidence
+    informative = torch.rand(n, k, generator=g) + 0.7
+    z_noise, z_inf = paired_evidence(noise, keep, chance, keep), paired_evidence(informative, keep, chance, keep)
+    assert z_inf > 5 and abs(z_noise) < 1, (z_inf, z_noise)
+    # owners without a kept draw on either side are left out; fewer than 3 owners: no evidence (NaN)
+    assert math.isnan(paired_evidence(noise[:2], keep[:2], chance[:2], keep[:2]))
+    none = torch.zeros(n, k, dtype=torch.bool)
+    assert math.isnan(paired_evidence(noise, none, chance, keep))
+    b = ThresholdBandit(["noise", "informative"], epsilon=0.02)
+    d = {"noise": float(noise.mean()), "informative": float(informative.mean())}
+    c = {"noise": float(chance.mean()), "informative": float(chance.mean())}
+    ev = {"noise": z_noise, "informative": z_inf}
+    b.step(d, c, ev)
+    assert b.step(d, c, ev) == {"noise": -1, "informative": 1}  # the ratio rule would give the noise +1 (d < c)
+    assert d["noise"] < c["noise"]
+    assert b.step(d, c, {"informative": float("nan")}) == {"noise": -1, "informative": -1}  # no evidence: -1
