@@ -67,6 +67,8 @@ def tune(cfg, run: Callable, *, log: Callable[[str], None] | None = None, progre
         if best is None or score > best[0]:
             best = (score, point, out)
     score, point, winner = best
+    if len({p["val_ndcg@10"] for p in points}) == 1:
+        say(f"tune: validation cannot tell the grid points apart (all {score:.4f}); keeping the first")
     manifest = json.loads((winner / MANIFEST).read_text())
     with atomic_dir(cfg.out, force=cfg.force, stage=STAGE, inputs=(cfg.graph, cfg.init)) as tmp:
         for name in COPIED:
