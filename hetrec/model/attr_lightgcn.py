@@ -83,7 +83,8 @@ class AttrLightGCN(nn.Module, Recommender):
                  id_dropout: float = 0.0, cl_weight: float = 0.0, cl_eps: float = 0.1,
                  cl_temperature: float = 0.2, kg_weight: float = 0.0, encoder: str = "mean",
                  relations: list[tuple[str, str, str]] | None = None, transforms: Mapping[str, Tensor] | None = None,
-                 attention: Mapping[str, Mapping[str, Tensor]] | None = None, kgcl_weight: float = 0.0, kg_drop: float = 0.2) -> None:
+                 attention: Mapping[str, Mapping[str, Tensor]] | None = None, kgcl_weight: float = 0.0,
+                 kg_drop: float = 0.2) -> None:
         super().__init__()
         if min(num_users, num_items, dim) <= 0 or num_layers < 0:
             raise ValueError(f"sizes must be positive and num_layers >= 0, got {num_users}, {num_items}, {dim}, "
@@ -97,6 +98,8 @@ class AttrLightGCN(nn.Module, Recommender):
             raise ValueError(f"kg_drop must lie in [0, 1), got {kg_drop}")
         if encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
+        if encoder != "mean" and not relations:
+            raise ValueError(f"encoder {encoder!r} needs the side relations it weighs (relations=...)")
         self.num_users, self.num_items, self.dim, self.num_layers = num_users, num_items, dim, num_layers
         self.item_type, self.id_dropout = item_type, id_dropout
         self.cl_weight, self.cl_eps, self.cl_temperature = cl_weight, cl_eps, cl_temperature
