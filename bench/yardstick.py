@@ -13,7 +13,7 @@ appended to ``--json`` as they finish, so an interrupted run keeps what it measu
 
 A method is ``MODEL`` (a finetune model), ``MODEL+cl`` (SimGCL weight 0.1), ``MODEL+kg`` (joint KG loss 0.1),
 ``MODEL+drop`` (ID dropout 0.5), ``MODEL+kgcl`` (KG-view contrastive weight 0.1, edge drop 0.2),
-``MODEL+rel`` (the relation encoder: a trainable W_r per relation), ``MODEL+att`` (KGAT's attention encoder),
+``MODEL+rel`` (the relation encoder: a trainable W_r per relation), ``MODEL+att`` (KGAT's attention encoder), ``MODEL+att+transr`` (KGAT's TransR as the joint KG loss, 0.1),
 or ``PRETRAIN>MODEL[+...]`` (finetune from that pretraining, e.g. ``kgat>lightgcn``). Nothing is tuned on test:
 closed forms pick their grid point on validation, GNNs early-stop on validation, every other setting is fixed.
 """
@@ -38,7 +38,8 @@ DEFAULT_METHODS = ("popular,ease,itemknn,gfcf,attrknn,ease-si,mf,lightgcn,lightg
                    "ramgnn>lightgcn-attr+cl")
 COLUMNS = ("recall@20", "ndcg@20", "hit@10", "ndcg@10")
 VARIANTS = {"cl": {"cl_weight": 0.1}, "kg": {"kg_weight": 0.1}, "drop": {"id_dropout": 0.5},
-            "kgcl": {"kgcl_weight": 0.1}, "rel": {"encoder": "relation"}, "att": {"encoder": "attention"}}
+            "kgcl": {"kgcl_weight": 0.1}, "rel": {"encoder": "relation"}, "att": {"encoder": "attention"},
+            "transr": {"kg_weight": 0.1, "kg_loss": "transr"}}
 
 
 def parse(method: str) -> tuple[str | None, str, dict]:

@@ -37,6 +37,9 @@ def _init(value: str) -> Path | None:
 @click.option("--cl-eps", type=float, default=0.1, show_default=True, help="lightgcn-attr: SimGCL noise radius.")
 @click.option("--kg-weight", type=float, default=0.0, show_default=True,
               help="lightgcn-attr: weight of the joint link-prediction loss on the attribute/KG edges (0 = off).")
+@click.option("--kg-loss", type=click.Choice(stage.KG_OBJECTIVES), default="link", show_default=True,
+              help="lightgcn-attr: the joint KG loss (--kg-weight): 'link' (R-GCN-style link prediction) or "
+                   "'transr' (KGAT's TransR, with the attention encoder's W_r, e_r: KGAT's when --init is KGAT).")
 @click.option("--encoder", type=click.Choice(stage.ENCODERS), default="mean", show_default=True,
               help="lightgcn-attr: 'mean' averages attribute/KG neighbours as they are; 'relation' gives each "
                    "relation a trainable W_r (R-GCN's layer-0 weights when --init is an R-GCN pretraining); "
@@ -56,12 +59,12 @@ def _init(value: str) -> Path | None:
 @click.option("--resume", is_flag=True, help="Continue the interrupted run of --out (same options).")
 @click.option("--force", is_flag=True, help="Replace an existing --out and discard an interrupted run.")
 def command(graph, out, init, model, dim, layers, epochs, batch_size, lr, reg, id_dropout, cl_weight, cl_eps, kg_weight,
-            encoder, kgcl_weight, kg_drop, patience, eval_every, device, seed, tune, resume, force):
+            kg_loss, encoder, kgcl_weight, kg_drop, patience, eval_every, device, seed, tune, resume, force):
     """Train a recommender (BPR with early stopping on validation NDCG@10, or a closed form whose grid point is
     picked on validation); report val/test metrics."""
     cfg = stage.FinetuneConfig(graph=graph, out=out, model=model, init=_init(init), dim=dim, layers=layers, lr=lr,
                                reg=reg, id_dropout=id_dropout, cl_weight=cl_weight,
-                               cl_eps=cl_eps, kg_weight=kg_weight, encoder=encoder, kgcl_weight=kgcl_weight,
+                               cl_eps=cl_eps, kg_weight=kg_weight, kg_loss=kg_loss, encoder=encoder, kgcl_weight=kgcl_weight,
                                kg_drop=kg_drop, batch_size=batch_size, epochs=epochs, patience=patience,
                                eval_every=eval_every, seed=seed, device=device, tune=tune, resume=resume, force=force)
     summary = stage.run(cfg, log=report.message, progress=report.progress)

@@ -45,14 +45,15 @@ from hetrec.graph.adjacency import relation_index
 from hetrec.graph.relations import interaction_relations
 from hetrec.model.contrastive import info_nce, perturb
 from hetrec.model.conv import propagate
-from hetrec.model.kgat import project
+from hetrec.model.kgat import project, transr_distance
 from hetrec.model.init import check_graph_sizes, check_init, fill_tables
 from hetrec.model.loss import l2
 from hetrec.model.protocol import Recommender
 
-__all__ = ["AttrLightGCN", "side_inputs", "ENCODERS"]
+__all__ = ["AttrLightGCN", "side_inputs", "ENCODERS", "KG_OBJECTIVES"]
 
 ENCODERS = ("mean", "relation", "attention")
+KG_OBJECTIVES = ("link", "transr")
 
 
 def side_inputs(graph, target: str, item_type: str) -> list[tuple[str, str, str]]:
@@ -76,6 +77,7 @@ class AttrLightGCN(nn.Module, Recommender):
         transforms: pretrained ``{relation name: [dim, dim]}`` to start ``W_r`` from (others start at identity).
         attention: pretrained ``{relation name: {"w": [dim, dim], "e": [dim]}}`` for the attention encoder.
         kgcl_weight, kg_drop: weight of the KG-view contrastive loss (0 = off) and its edge-drop probability.
+        kg_objective: the joint KG loss, ``link`` (R-GCN-style) or ``transr`` (KGAT's; needs the attention encoder).
     """
 
     def __init__(self, num_users: int, num_items: int, dim: int, *, side_sizes: Mapping[str, int], warm: Tensor,
@@ -84,7 +86,7 @@ class AttrLightGCN(nn.Module, Recommender):
                  cl_temperature: float = 0.2, kg_weight: float = 0.0, encoder: str = "mean",
                  relations: list[tuple[str, str, str]] | None = None, transforms: Mapping[str, Tensor] | None = None,
                  attention: Mapping[str, Mapping[str, Tensor]] | None = None, kgcl_weight: float = 0.0,
-                 kg_drop: float = 0.2) -> None:
+                 kg_drop: float = 0.2, kg_objective: str = "link") -> None:
         super().__init__()
         if min(num_users, num_items, dim) <= 0 or num_layers < 0:
             raise ValueError(f"sizes must be positive and num_layers >= 0, got {num_users}, {num_items}, {dim}, "
@@ -98,12 +100,18 @@ class AttrLightGCN(nn.Module, Recommender):
             raise ValueError(f"kg_drop must lie in [0, 1), got {kg_drop}")
         if encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
+        if kg_objective not in KG_OBJECTIVES:
+            raise ValueError(f"kg_objective must be one of {KG_OBJECTIVES}, got {kg_objective!r}")
+        if kg_objective == "transr" and encoder != "attention":
+            raise ValueError("the transr KG loss scores with the attention encoder's W_r and e_r: "
+                             "use encoder 'attention'")
         if encoder != "mean" and not relations:
             raise ValueError(f"encoder {encoder!r} needs the side relations it weighs (relations=...)")
         self.num_users, self.num_items, self.dim, self.num_layers = num_users, num_items, dim, num_layers
         self.item_type, self.id_dropout = item_type, id_dropout
         self.cl_weight, self.cl_eps, self.cl_temperature = cl_weight, cl_eps, cl_temperature
         self.kg_weight, self.kgcl_weight, self.kg_drop, self.encoder = kg_weight, kgcl_weight, kg_drop, encoder
+        self.kg_objective = kg_objective
         self._kg_edges: tuple[Tensor, ...] | None = None  # (item, value row, row range lo, hi), built once
         sizes = {"user": (num_users, dim), item_type: (num_items, dim)}
         sizes.update({t: (n, dim) for t, n in side_sizes.items()})
@@ -283,10 +291,12 @@ class AttrLightGCN(nn.Module, Recommender):
         return info_nce(knowledge[bi], interaction[bi], self.cl_temperature)
 
     def kg_loss(self, graph, size: int) -> Tensor:
-        """Joint objective on the KG / attribute relations: BPR over ``size`` random item–value edges
-        ``softplus(e_i·e_a' − e_i·e_a)`` with ``a'`` a random node of the same type (R-GCN-style link
-        prediction), ``e_i`` the item's layer-0 vector: it trains the encoder's tables on the KG itself,
-        cold items included, not only through the users' ratings."""
+        """Joint objective on the KG / attribute relations: BPR over ``size`` random item–value edges against a
+        random node ``a'`` of the same type, ``e_i`` the item's layer-0 vector; it trains the encoder's tables on the
+        KG itself, cold items included, not only through the users' ratings. ``kg_loss="link"``: R-GCN-style link
+        prediction ``softplus(e_i·e_a' − e_i·e_a)``; ``"transr"``: KGAT's own objective with the attention
+        encoder's (KGAT's) ``W_r``, ``e_r``: ``softplus(g(i, r, a) − g(i, r, a'))``,
+        ``g = ||e_i W_r + e_r − e_a W_r||²`` (lower is more plausible)."""
         if self._kg_edges is None:
             rels = side_inputs(graph, self.item_type, self.item_type)
             self._kg_types = sorted({c[0] for c in rels})
@@ -296,14 +306,23 @@ class AttrLightGCN(nn.Module, Recommender):
             for c in rels:
                 src, dst = graph[c].edges()
                 lo = torch.full((src.numel(),), start[c[0]])
-                parts.append((dst.long(), src.long() + start[c[0]], lo, lo + self.side[c[0]].shape[0]))
+                k = self.relations.index(c) if c in self.relations else -1
+                parts.append((dst.long(), src.long() + start[c[0]], lo, lo + self.side[c[0]].shape[0],
+                              torch.full((src.numel(),), k)))
             self._kg_edges = tuple(torch.cat(col).to(self.user.device) for col in zip(*parts))
-        item, value, lo, hi = self._kg_edges
+        item, value, lo, hi, rel = self._kg_edges
         pick = torch.randint(item.numel(), (size,), device=item.device)
         neg = lo[pick] + (torch.rand(size, device=item.device) * (hi[pick] - lo[pick]).float()).long()
         table = torch.cat([self.side[t] for t in self._kg_types])
         _, i0 = self.layer0(graph)
         e_i = i0[item[pick]]
+        if self.kg_objective == "transr":
+            r = rel[pick]
+            wh = project(e_i, r, self.att_w)
+            er = self.att_e[r]
+            pos = transr_distance(wh, er, project(table[value[pick]], r, self.att_w))
+            negd = transr_distance(wh, er, project(table[neg], r, self.att_w))
+            return torch.nn.functional.softplus(pos - negd).mean()
         return torch.nn.functional.softplus((e_i * table[neg]).sum(-1) - (e_i * table[value[pick]]).sum(-1)).mean()
 
     def reg_loss(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:

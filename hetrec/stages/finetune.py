@@ -19,7 +19,7 @@ from torch import nn
 from hetrec.artifacts import atomic_dir, claim_output, file_fingerprint, read_manifest, write_json, write_manifest
 from hetrec.device import resolve_device, seed_everything
 from hetrec.errors import HetrecError
-from hetrec.model.attr_lightgcn import ENCODERS
+from hetrec.model.attr_lightgcn import ENCODERS, KG_OBJECTIVES
 from hetrec.sampler.bpr import InteractionIndex
 from hetrec.evaluator.protocol import candidates_of, cold_items, evaluate_embeddings
 from hetrec.trainer import checkpoint as ck
@@ -52,6 +52,7 @@ class FinetuneConfig:
     encoder: str = "mean"  # lightgcn-attr: mean | relation (a W_r per relation, R-GCN's) | attention (KGAT's)
     kgcl_weight: float = 0.0  # lightgcn-attr: weight of the KG-view contrastive loss (0 = off)
     kg_drop: float = 0.2  # lightgcn-attr: edge-drop probability of the augmented KG view
+    kg_loss: str = "link"  # lightgcn-attr: the joint KG loss, link (R-GCN-style) | transr (KGAT's, --encoder attention)
     batch_size: int = 2048  # BPR triples per step
     epochs: int = 300  # upper bound; early stopping on val NDCG@10 usually ends sooner
     patience: int = 10  # validations without improvement before stopping
@@ -114,7 +115,7 @@ def build_model(cfg: FinetuneConfig, artifact, init: dict | None, modules: dict 
                                 kg_weight=cfg.kg_weight, encoder=cfg.encoder, relations=rels,
                                 transforms=(modules or {}).get("relation_transforms"),
                                 attention=_attention_by_message(g, rels, (modules or {}).get("relation_attention")),
-                                kgcl_weight=cfg.kgcl_weight, kg_drop=cfg.kg_drop)
+                                kgcl_weight=cfg.kgcl_weight, kg_drop=cfg.kg_drop, kg_objective=cfg.kg_loss)
         if cfg.model == "ramgnn":
             from hetrec.model.ramgnn_rec import RAMGNNRec, item_attribute_sizes
             return RAMGNNRec(n_u, n_i, cfg.dim, attribute_sizes=item_attribute_sizes(artifact.graph, it),
@@ -183,7 +184,12 @@ def _check(cfg: FinetuneConfig) -> None:
         raise HetrecError("--tune runs one process; launch it without torchrun")
     if cfg.encoder not in ENCODERS:
         raise HetrecError(f"--encoder {cfg.encoder}: unknown; use one of {', '.join(ENCODERS)}")
-    tuned = {"id_dropout": 0.0, "cl_weight": 0.0, "kg_weight": 0.0, "kgcl_weight": 0.0, "encoder": "mean"}
+    if cfg.kg_loss not in KG_OBJECTIVES:
+        raise HetrecError(f"--kg-loss {cfg.kg_loss}: unknown; use one of {', '.join(KG_OBJECTIVES)}")
+    if cfg.kg_loss == "transr" and cfg.encoder != "attention":
+        raise HetrecError("--kg-loss transr scores with the attention encoder's W_r and e_r; add --encoder attention")
+    tuned = {"id_dropout": 0.0, "cl_weight": 0.0, "kg_weight": 0.0, "kgcl_weight": 0.0, "encoder": "mean",
+             "kg_loss": "link"}
     if cfg.model != "lightgcn-attr":
         for name, off in tuned.items():
             if getattr(cfg, name) != off:

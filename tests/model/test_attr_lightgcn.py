@@ -237,3 +237,31 @@ def test_attention_encoder_by_hand_and_its_kg_view():
     assert torch.allclose(view, by_hand, atol=1e-6)
     (m(g)[1][3].sum()).backward()
     assert W.grad is not None and er.grad is not None
+
+
+def test_transr_kg_loss_by_hand_with_the_attention_encoders_relation_module():
+    g = graph()
+    rels = side_inputs(g, "item", "item")
+    torch.manual_seed(0)
+    m = AttrLightGCN(3, 4, 8, side_sizes={"genre": 2}, warm=torch.tensor([True, True, True, False]), num_layers=2,
+                     encoder="attention", relations=rels, kg_weight=1.0, kg_objective="transr")
+    m.eval()
+    torch.manual_seed(3)
+    loss = m.kg_loss(g, 64)
+    torch.manual_seed(3)
+    item, value = torch.tensor([0, 1, 2, 3]), torch.tensor([0, 0, 1, 1])
+    pick = torch.randint(4, (64,))
+    neg = (torch.rand(64) * 2).long()
+    _, i0 = m.layer0(g)
+    W, er, t = m.att_w[0], m.att_e[0], m.side["genre"]
+    e = i0[item[pick]]
+
+    def dist(tails):
+        return (e @ W + er - tails @ W).square().sum(-1)
+
+    expected = torch.nn.functional.softplus(dist(t[value[pick]]) - dist(t[neg])).mean()
+    assert torch.allclose(loss, expected, atol=1e-6)
+    loss.backward()
+    assert m.att_w.grad is not None and m.att_e.grad is not None
+    with pytest.raises(ValueError, match="attention"):
+        AttrLightGCN(3, 4, 8, side_sizes={"genre": 2}, warm=torch.ones(4, dtype=torch.bool), kg_objective="transr")
