@@ -160,17 +160,30 @@ def claim_output(target: str | os.PathLike, *, stage: str | None, force: bool,
     Stale temporaries of dead processes are removed once the lock is held."""
     target = Path(target).resolve()
     inputs = list(inputs)
+    check_out(target, stage=stage, force=force, inputs=inputs)
+    with hold_lock(target) as fresh:
+        if fresh:
+            clean_stale(target)
+        check_out(target, stage=stage, force=force, inputs=inputs)  # under the lock: nobody changed it meanwhile
+        yield target
+
+
+@contextlib.contextmanager
+def hold_lock(target: str | os.PathLike) -> Iterator[bool]:
+    """The exclusive lock of :func:`claim_output` on ``target`` without its output checks: for a command that
+    writes into an existing artifact (``evaluate``'s metrics files beside a run) so that no other hetrec process
+    replaces that artifact meanwhile. Yields True when this call took the lock, False when this process already
+    held it (re-entrant)."""
+    target = Path(target).resolve()
     key = str(target)
     held = _CLAIMS.get(key)
     if held is not None:
         held[1] += 1
         try:
-            check_out(target, stage=stage, force=force, inputs=inputs)
-            yield target
+            yield False
         finally:
             held[1] -= 1
         return
-    check_out(target, stage=stage, force=force, inputs=inputs)
     target.parent.mkdir(parents=True, exist_ok=True)
     lock = target.parent / f".{target.name}.lock"
     while True:
@@ -193,9 +206,7 @@ def claim_output(target: str | os.PathLike, *, stage: str | None, force: bool,
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         _CLAIMS[key] = [fd, 1]
-        clean_stale(target)
-        check_out(target, stage=stage, force=force, inputs=inputs)  # under the lock: nobody changed it meanwhile
-        yield target
+        yield True
     finally:
         _CLAIMS.pop(key, None)
         lock.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from hetrec.artifacts import read_manifest, write_json
+from hetrec.artifacts import hold_lock, read_manifest, write_json
 from hetrec.errors import HetrecError
 from hetrec.sampler.bpr import InteractionIndex
 
@@ -116,6 +116,13 @@ def load_scorer(run: Path, artifact, device: torch.device | str = "cpu"):
     return (user.to(device), item.to(device)), unscorable
 
 
+def _read_or_none(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
 def run(cfg: EvaluateConfig) -> list[dict]:
     """One row per run (``run``, ``model``, ``init``, ``protocol``, metrics); writes metrics JSON beside each run."""
     from hetrec.device import resolve_device
@@ -123,6 +130,7 @@ def run(cfg: EvaluateConfig) -> list[dict]:
     _check(cfg)
     device = resolve_device(cfg.device)
     graphs: dict = {}
+    manifest_text = {Path(r): _read_or_none(Path(r) / "manifest.json") for r in cfg.runs}  # before loading
     loaded = [(Path(r), *load_run(Path(r), cfg.graph, graphs)) for r in cfg.runs]  # validate all before writing
     rows = []
     for run_dir, manifest, artifact, scorer, unscorable in loaded:
@@ -133,7 +141,10 @@ def run(cfg: EvaluateConfig) -> list[dict]:
                                   unscorable=unscorable, seed=cfg.seed)
         suffix = ("" if cfg.protocol == "full" else f"_{metrics['protocol']}") + \
             ("" if cfg.candidates == "all" else f"_{cfg.candidates}")
-        write_json(run_dir / f"metrics_{cfg.split}{suffix}.json", metrics)
+        with hold_lock(run_dir):  # a finetune --force of this run waits its turn instead of replacing it under us
+            if (run_dir / "manifest.json").read_text() != manifest_text[run_dir]:
+                raise HetrecError(f"{run_dir} was replaced while it was being evaluated; evaluate it again")
+            write_json(run_dir / f"metrics_{cfg.split}{suffix}.json", metrics)
         init = (manifest.get("paths") or {}).get("init")
         rows.append({"run": run_dir, "model": manifest["config"].get("model"),
                      "init": Path(init).name if init else "none", "split": cfg.split, **metrics})

@@ -91,3 +91,39 @@ def test_bad_runs_are_one_line_errors(graph_dir, runs, tmp_path):  # noqa: F811
         assert needle in str(res.exception) and "\n" not in str(res.exception)
     with pytest.raises(HetrecError, match="--k"):
         evaluate_runs(EvaluateConfig(runs=[runs[0]], ks=(500,), device="cpu"))
+
+
+def test_metrics_are_written_under_the_runs_lock(runs, monkeypatch):
+    """evaluate takes the run's output lock to write its metrics file: a run held by another process (a
+    finetune --force rewriting it) is refused, and a run replaced while it was scored is not written into."""
+    import subprocess
+    import sys
+
+    from hetrec.stages import evaluate as ev
+
+    mf = runs[0]
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from hetrec.artifacts import hold_lock\n"
+        f"with hold_lock({str(mf)!r}):\n    print('held', flush=True); time.sleep(30)")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(HetrecError, match="being written by another hetrec process"):
+            evaluate_runs(EvaluateConfig(runs=[mf], split="test", ks=(10,), device="cpu"))
+    finally:
+        holder.kill()
+        holder.wait()
+    real = ev.evaluate_scores
+
+    def replaced_meanwhile(*args, **kwargs):
+        out = real(*args, **kwargs)
+        manifest = mf / "manifest.json"
+        manifest.write_text(manifest.read_text().replace('"stage"', '"stage" ', 1))  # another process's rewrite
+        return out
+
+    monkeypatch.setattr(ev, "evaluate_scores", replaced_meanwhile)
+    before = (mf / "metrics_val.json").read_text() if (mf / "metrics_val.json").exists() else None
+    with pytest.raises(HetrecError, match="was replaced while it was being evaluated"):
+        evaluate_runs(EvaluateConfig(runs=[mf], split="val", ks=(10,), device="cpu"))
+    after = (mf / "metrics_val.json").read_text() if (mf / "metrics_val.json").exists() else None
+    assert before == after
