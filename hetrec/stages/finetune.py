@@ -186,15 +186,15 @@ def _check(cfg: FinetuneConfig) -> None:
         raise HetrecError(f"--encoder {cfg.encoder}: unknown; use one of {', '.join(ENCODERS)}")
     if cfg.kg_loss not in KG_OBJECTIVES:
         raise HetrecError(f"--kg-loss {cfg.kg_loss}: unknown; use one of {', '.join(KG_OBJECTIVES)}")
-    if cfg.kg_loss == "transr" and cfg.encoder != "attention":
-        raise HetrecError("--kg-loss transr scores with the attention encoder's W_r and e_r; add --encoder attention")
-    tuned = {"id_dropout": 0.0, "cl_weight": 0.0, "kg_weight": 0.0, "kgcl_weight": 0.0, "encoder": "mean",
-             "kg_loss": "link"}
+    attr_only = {"id_dropout": 0.0, "cl_weight": 0.0, "kg_weight": 0.0, "kgcl_weight": 0.0, "encoder": "mean",
+                 "kg_loss": "link"}  # options of lightgcn-attr, at their "off" values
     if cfg.model != "lightgcn-attr":
-        for name, off in tuned.items():
+        for name, off in attr_only.items():
             if getattr(cfg, name) != off:
                 raise HetrecError(f"--{name.replace('_', '-')} applies to --model lightgcn-attr only, "
                                   f"not {cfg.model}")
+    if cfg.kg_loss == "transr" and cfg.encoder != "attention":
+        raise HetrecError("--kg-loss transr scores with the attention encoder's W_r and e_r; add --encoder attention")
 
 
 def _prepare_dirs(cfg: FinetuneConfig) -> Path:
