@@ -49,6 +49,7 @@ from hetrec.model.kgat import project, transr_distance
 from hetrec.model.init import check_graph_sizes, check_init, fill_tables
 from hetrec.model.loss import l2
 from hetrec.model.protocol import Recommender
+from hetrec.model.sparse import softmax_by
 
 __all__ = ["AttrLightGCN", "side_inputs", "ENCODERS", "KG_OBJECTIVES"]
 
@@ -112,7 +113,6 @@ class AttrLightGCN(nn.Module, Recommender):
         self.cl_weight, self.cl_eps, self.cl_temperature = cl_weight, cl_eps, cl_temperature
         self.kg_weight, self.kgcl_weight, self.kg_drop, self.encoder = kg_weight, kgcl_weight, kg_drop, encoder
         self.kg_objective = kg_objective
-        self._kg_edges: tuple[Tensor, ...] | None = None  # (item, value row, row range lo, hi), built once
         sizes = {"user": (num_users, dim), item_type: (num_items, dim)}
         sizes.update({t: (n, dim) for t, n in side_sizes.items()})
         self._init = check_init(init, sizes) if init is not None else {}
@@ -121,40 +121,32 @@ class AttrLightGCN(nn.Module, Recommender):
         self.side = nn.ParameterDict({t: nn.Parameter(torch.empty(n, dim)) for t, n in sorted(side_sizes.items())})
         self.register_buffer("warm", torch.as_tensor(warm, dtype=torch.bool).clone())
         self.relations = sorted(relations or []) if encoder != "mean" else []
-        self._transforms = self._check_transforms(transforms or {}) if encoder == "relation" else {}
-        self._attention = self._check_attention(attention or {}) if encoder == "attention" else {}
+        d = (dim, dim)
+        self._transforms = self._pretrained({k: {"w": w} for k, w in (transforms or {}).items()},
+                                            "relation transform", {"w": d}) if encoder == "relation" else {}
+        self._attention = self._pretrained(attention or {}, "relation attention",
+                                           {"w": d, "e": (dim,)}) if encoder == "attention" else {}
         n_rel = len(self.relations)
         self.transform = nn.Parameter(torch.empty(n_rel, dim, dim)) if encoder == "relation" and n_rel else None
         self.att_w = nn.Parameter(torch.empty(n_rel, dim, dim)) if encoder == "attention" and n_rel else None
         self.att_e = nn.Parameter(torch.empty(n_rel, dim)) if encoder == "attention" and n_rel else None
-        self._edges: dict[str, tuple[Tensor, Tensor, Tensor, list[str]]] = {}  # attention: side edges per target
+        self._edges: dict[str, tuple[Tensor, ...]] = {}  # side edges per target (:meth:`_side_edges`)
         self.reset_parameters()
 
-    def _check_attention(self, attention: Mapping[str, Mapping[str, Tensor]]) -> dict[str, tuple[Tensor, Tensor]]:
+    def _pretrained(self, modules: Mapping[str, Mapping[str, Tensor]], what: str,
+                    shapes: Mapping[str, tuple[int, ...]]) -> dict[str, dict[str, Tensor]]:
+        """The pretrained relation modules ``{relation name: {part: tensor}}`` this encoder's relations use,
+        shape-checked (float32, CPU); relations the graph lacks are ignored, as extra node tables are."""
         names = {c[1] for c in self.relations}
         used = {}
-        for name, part in attention.items():
+        for name, parts in modules.items():
             if name not in names:
                 continue
-            w, e = torch.as_tensor(part["w"]), torch.as_tensor(part["e"])
-            if tuple(w.shape) != (self.dim, self.dim) or tuple(e.shape) != (self.dim,):
-                raise ValueError(f"relation attention {name!r} has shapes {tuple(w.shape)}, {tuple(e.shape)}; the "
-                                 f"encoder needs ({self.dim}, {self.dim}) and ({self.dim},): pretrain and finetune "
-                                 "with the same --dim (and KGAT's rel_dim = dim)")
-            used[name] = (w.detach().to("cpu", torch.float32).clone(), e.detach().to("cpu", torch.float32).clone())
-        return used
-
-    def _check_transforms(self, transforms: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        names = {c[1] for c in self.relations}
-        used = {}
-        for name, w in transforms.items():
-            if name not in names:
-                continue
-            w = torch.as_tensor(w)
-            if tuple(w.shape) != (self.dim, self.dim):
-                raise ValueError(f"relation transform {name!r} has shape {tuple(w.shape)}, the encoder needs "
-                                 f"({self.dim}, {self.dim}): pretrain and finetune with the same --dim")
-            used[name] = w.detach().to("cpu", torch.float32).clone()
+            got = {k: torch.as_tensor(parts[k]) for k in shapes}
+            if any(tuple(got[k].shape) != shape for k, shape in shapes.items()):
+                raise ValueError(f"{what} {name!r} has shapes {[tuple(t.shape) for t in got.values()]}, the "
+                                 f"encoder needs {list(shapes.values())}: pretrain and finetune with the same --dim")
+            used[name] = {k: t.detach().to("cpu", torch.float32).clone() for k, t in got.items()}
         return used
 
     def reset_parameters(self) -> None:
@@ -163,15 +155,15 @@ class AttrLightGCN(nn.Module, Recommender):
         if self.transform is not None:
             with torch.no_grad():
                 for k, c in enumerate(self.relations):
-                    self.transform[k].copy_(self._transforms.get(c[1], torch.eye(self.dim)))
+                    self.transform[k].copy_(self._transforms.get(c[1], {"w": torch.eye(self.dim)})["w"])
         if self.att_w is not None:
             nn.init.xavier_uniform_(self.att_w)
             nn.init.xavier_uniform_(self.att_e)
             with torch.no_grad():
                 for k, c in enumerate(self.relations):
                     if c[1] in self._attention:
-                        self.att_w[k].copy_(self._attention[c[1]][0])
-                        self.att_e[k].copy_(self._attention[c[1]][1])
+                        self.att_w[k].copy_(self._attention[c[1]]["w"])
+                        self.att_e[k].copy_(self._attention[c[1]]["e"])
 
     def _content(self, graph, target: str, drop: float = 0.0) -> Tensor | None:
         """The encoder's content vector of every ``target`` node; with ``drop`` > 0 every side edge is first
@@ -203,33 +195,44 @@ class AttrLightGCN(nn.Module, Recommender):
             total, count = total + msg, count + has
         return total / count.clamp_min(1).unsqueeze(1)
 
+    def _side_edges(self, graph, target: str) -> tuple[Tensor, ...]:
+        """Every side edge into ``target`` nodes as flat columns, built once: ``(dst, src, rel, lo, hi)`` with
+        ``src`` a row of the side tables concatenated in :meth:`_side_types` order, ``rel`` the edge's index in
+        ``self.relations`` (-1 for the mean encoder) and ``[lo, hi)`` the rows of its source's node type."""
+        if target not in self._edges:
+            rels = side_inputs(graph, target, self.item_type)
+            start = self._side_start(rels)
+            parts = []
+            for c in rels:  # a loop over relations, not edges
+                src, dst = graph[c].edges(order="eid")
+                lo = torch.full((src.numel(),), start[c[0]])
+                k = self.relations.index(c) if c in self.relations else -1
+                parts.append((dst.long(), src.long() + start[c[0]], torch.full((src.numel(),), k), lo,
+                              lo + self.side[c[0]].shape[0]))
+            self._edges[target] = tuple(torch.cat(col).to(self.user.device) for col in zip(*parts))
+        return self._edges[target]
+
+    def _side_start(self, rels) -> dict[str, int]:
+        """First row of each source node type of ``rels`` in the concatenation of :meth:`_side_table`."""
+        types = sorted({c[0] for c in rels})
+        sizes = torch.tensor([self.side[t].shape[0] for t in types])
+        return dict(zip(types, (sizes.cumsum(0) - sizes).tolist()))
+
+    def _side_table(self, rels) -> Tensor:
+        return torch.cat([self.side[t] for t in self._side_start(rels)])
+
     def _attend(self, graph, target: str, rels, drop: float) -> Tensor:
         """KGAT's attention over the target's side edges (module docstring), queried by the mean content of the
         full neighbourhood (also in the augmented view, where only the kept edges are attended over)."""
-        if target not in self._edges:
-            dst, src, rel = [], [], []
-            types = sorted({c[0] for c in rels})
-            sizes = torch.tensor([self.side[t].shape[0] for t in types])
-            start = dict(zip(types, (sizes.cumsum(0) - sizes).tolist()))
-            for c in rels:  # a loop over relations, not edges
-                s, d = graph[c].edges(order="eid")
-                dst.append(d.long())
-                src.append(s.long() + start[c[0]])
-                rel.append(torch.full((s.numel(),), self.relations.index(c)))
-            dev = self.user.device
-            self._edges[target] = (torch.cat(dst).to(dev), torch.cat(src).to(dev), torch.cat(rel).to(dev), types)
-        dst, src, rel, types = self._edges[target]
+        dst, src, rel, _, _ = self._side_edges(graph, target)
         if drop:
             keep = torch.rand(dst.numel(), device=dst.device) >= drop
             dst, src, rel = dst[keep], src[keep], rel[keep]
         query = self._relation_means(graph, rels)  # the node's mean content over its full side neighbourhood
-        value = torch.cat([self.side[t] for t in types])[src]
+        value = self._side_table(rels)[src]
         score = (project(value, rel, self.att_w) * torch.tanh(project(query[dst], rel, self.att_w)
                                                               + self.att_e[rel])).sum(-1)
-        n = query.shape[0]
-        peak = score.new_full((n,), float("-inf")).scatter_reduce(0, dst, score.detach(), "amax")
-        w = (score - peak[dst]).exp()
-        w = w / score.new_zeros(n).index_add(0, dst, w)[dst]
+        w = softmax_by(dst, query.shape[0], score)
         return query.new_zeros(query.shape).index_add(0, dst, w.unsqueeze(1) * value)
 
     def layer0(self, graph) -> tuple[Tensor, Tensor]:
@@ -297,23 +300,10 @@ class AttrLightGCN(nn.Module, Recommender):
         prediction ``softplus(e_i·e_a' − e_i·e_a)``; ``"transr"``: KGAT's own objective with the attention
         encoder's (KGAT's) ``W_r``, ``e_r``: ``softplus(g(i, r, a) − g(i, r, a'))``,
         ``g = ||e_i W_r + e_r − e_a W_r||²`` (lower is more plausible)."""
-        if self._kg_edges is None:
-            rels = side_inputs(graph, self.item_type, self.item_type)
-            self._kg_types = sorted({c[0] for c in rels})
-            sizes = torch.tensor([self.side[t].shape[0] for t in self._kg_types])
-            start = dict(zip(self._kg_types, (sizes.cumsum(0) - sizes).tolist()))
-            parts = []
-            for c in rels:
-                src, dst = graph[c].edges()
-                lo = torch.full((src.numel(),), start[c[0]])
-                k = self.relations.index(c) if c in self.relations else -1
-                parts.append((dst.long(), src.long() + start[c[0]], lo, lo + self.side[c[0]].shape[0],
-                              torch.full((src.numel(),), k)))
-            self._kg_edges = tuple(torch.cat(col).to(self.user.device) for col in zip(*parts))
-        item, value, lo, hi, rel = self._kg_edges
+        item, value, rel, lo, hi = self._side_edges(graph, self.item_type)
         pick = torch.randint(item.numel(), (size,), device=item.device)
         neg = lo[pick] + (torch.rand(size, device=item.device) * (hi[pick] - lo[pick]).float()).long()
-        table = torch.cat([self.side[t] for t in self._kg_types])
+        table = self._side_table(side_inputs(graph, self.item_type, self.item_type))
         _, i0 = self.layer0(graph)
         e_i = i0[item[pick]]
         if self.kg_objective == "transr":

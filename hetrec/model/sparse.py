@@ -17,7 +17,7 @@ from hetrec.graph.adjacency import RelationIndex
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 
-__all__ = ["spmm", "edge_softmax", "attend"]
+__all__ = ["spmm", "edge_softmax", "softmax_by", "attend"]
 
 
 def _csr(crow, col, values, shape):
@@ -79,8 +79,14 @@ def edge_softmax(index: RelationIndex, scores: torch.Tensor) -> torch.Tensor:
 
     Matches ``dgl.ops.edge_softmax`` (normalised by destination). scores: [E] or [E, H].
     """
-    dst = index.dst if scores.dim() == 1 else index.dst.unsqueeze(-1).expand_as(scores)
-    shape = (index.num_dst,) + tuple(scores.shape[1:])
+    return softmax_by(index.dst, index.num_dst, scores)
+
+
+def softmax_by(dst: torch.Tensor, num_dst: int, scores: torch.Tensor) -> torch.Tensor:
+    """Softmax of ``scores`` [E] or [E, H] over the entries sharing a destination ``dst`` [E] (any order): the
+    arithmetic of :func:`edge_softmax` for edge lists that are not one relation's CSR."""
+    dst = dst if scores.dim() == 1 else dst.unsqueeze(-1).expand_as(scores)
+    shape = (num_dst,) + tuple(scores.shape[1:])
     peak = scores.new_full(shape, float("-inf")).scatter_reduce(0, dst, scores.detach(), "amax")
     exp = (scores - peak.gather(0, dst)).exp()
     total = scores.new_zeros(shape).scatter_add(0, dst, exp)

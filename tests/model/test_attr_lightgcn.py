@@ -103,19 +103,25 @@ def test_a_graph_without_side_information_is_refused():
         AttrLightGCN(3, 4, 8, side_sizes={}, warm=torch.ones(4, dtype=torch.bool))
 
 
-def test_kg_loss_by_hand_and_in_aux_loss():
-    g, m = model(kg_weight=1.0)
+def _kg_loss_and_its_draw(g, m):
+    """``m.kg_loss(g, 64)`` and the same draw by hand: edges (item, genre) in relation order, negatives uniform
+    over the 2 genres; returns the loss, the picked items' layer-0 rows and their positive / negative genre rows."""
     m.eval()
     torch.manual_seed(3)
     loss = m.kg_loss(g, 64)
-    # the same draw by hand: edges (item, genre) in relation order, negatives uniform over the 2 genres
     torch.manual_seed(3)
     item, value = torch.tensor([0, 1, 2, 3]), torch.tensor([0, 0, 1, 1])
     pick = torch.randint(4, (64,))
     neg = (torch.rand(64) * 2).long()
     _, i0 = m.layer0(g)
-    e, t = i0[item[pick]], m.side["genre"]
-    expected = torch.nn.functional.softplus((e * t[neg]).sum(-1) - (e * t[value[pick]]).sum(-1)).mean()
+    t = m.side["genre"]
+    return loss, i0[item[pick]], t[value[pick]], t[neg]
+
+
+def test_kg_loss_by_hand_and_in_aux_loss():
+    g, m = model(kg_weight=1.0)
+    loss, e, pos, neg = _kg_loss_and_its_draw(g, m)
+    expected = torch.nn.functional.softplus((e * neg).sum(-1) - (e * pos).sum(-1)).mean()
     assert torch.allclose(loss, expected)
     loss.backward()
     assert m.side["genre"].grad is not None and m.item.grad is not None
@@ -245,21 +251,13 @@ def test_transr_kg_loss_by_hand_with_the_attention_encoders_relation_module():
     torch.manual_seed(0)
     m = AttrLightGCN(3, 4, 8, side_sizes={"genre": 2}, warm=torch.tensor([True, True, True, False]), num_layers=2,
                      encoder="attention", relations=rels, kg_weight=1.0, kg_objective="transr")
-    m.eval()
-    torch.manual_seed(3)
-    loss = m.kg_loss(g, 64)
-    torch.manual_seed(3)
-    item, value = torch.tensor([0, 1, 2, 3]), torch.tensor([0, 0, 1, 1])
-    pick = torch.randint(4, (64,))
-    neg = (torch.rand(64) * 2).long()
-    _, i0 = m.layer0(g)
-    W, er, t = m.att_w[0], m.att_e[0], m.side["genre"]
-    e = i0[item[pick]]
+    loss, e, pos, neg = _kg_loss_and_its_draw(g, m)
+    W, er = m.att_w[0], m.att_e[0]
 
     def dist(tails):
         return (e @ W + er - tails @ W).square().sum(-1)
 
-    expected = torch.nn.functional.softplus(dist(t[value[pick]]) - dist(t[neg])).mean()
+    expected = torch.nn.functional.softplus(dist(pos) - dist(neg)).mean()
     assert torch.allclose(loss, expected, atol=1e-6)
     loss.backward()
     assert m.att_w.grad is not None and m.att_e.grad is not None
